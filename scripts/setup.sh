@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs every Debian package jobqueue needs to build, test and benchmark.
+# Idempotent and quiet when everything is already there; safe to run on every
+# invocation of the README commands.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config git ca-certificates curl
+  libpqxx-dev libpq-dev
+  libpistache-dev
+  nlohmann-json3-dev libspdlog-dev libfmt-dev prometheus-cpp-dev catch2
+  postgresql postgresql-contrib postgresql-client
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "setup: installing ${missing[*]}" >&2
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,14 @@
+#pragma once
+// The `jobqueue` subcommands. Each returns the process exit code; main maps
+// exceptions to codes. `args` excludes the program and subcommand names.
+#include <string>
+#include <vector>
+
+namespace jobqueue::cli {
+
+int Migrate(const std::vector<std::string>& args);
+int Enqueue(const std::vector<std::string>& args);
+int Status(const std::vector<std::string>& args);
+int Dev(const std::vector<std::string>& args);
+
+}  // namespace jobqueue::cli

@@ -1,0 +1,116 @@
+#include "core/log.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <ctime>
+
+#include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/stdout_sinks.h>
+
+#include "core/errors.hpp"
+
+namespace jobqueue::core {
+namespace {
+
+// Marks a message that LogFields already rendered as a JSON object.
+constexpr char kFieldsMarker = '\x1e';
+LogFormat g_format = LogFormat::kConsole;
+
+// One JSON object per line; never lets a hostile message break the line.
+class JsonFormatter : public spdlog::formatter {
+ public:
+  explicit JsonFormatter(std::string component) : component_(std::move(component)) {}
+
+  void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
+    nlohmann::json line;
+    const auto since_epoch = msg.time.time_since_epoch();
+    const auto secs = std::chrono::duration_cast<std::chrono::seconds>(since_epoch);
+    const auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(since_epoch - secs);
+    std::time_t t = secs.count();
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char stamp[40];
+    std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
+    char full[48];
+    std::snprintf(full, sizeof full, "%s.%03dZ", stamp, static_cast<int>(millis.count()));
+    line["time"] = full;
+    line["level"] = std::string(spdlog::level::to_string_view(msg.level).data(),
+                                spdlog::level::to_string_view(msg.level).size());
+    if (!component_.empty()) line["component"] = component_;
+    std::string text(msg.payload.data(), msg.payload.size());
+    if (!text.empty() && text[0] == kFieldsMarker) {
+      auto parsed = nlohmann::json::parse(text.substr(1), nullptr, false);
+      if (parsed.is_object()) {
+        for (auto& [key, value] : parsed.items()) line[key] = value;
+      }
+    } else {
+      line["msg"] = text;
+    }
+    const auto out = line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    dest.append(out.data(), out.data() + out.size());
+  }
+
+  std::unique_ptr<spdlog::formatter> clone() const override {
+    return std::make_unique<JsonFormatter>(component_);
+  }
+
+ private:
+  std::string component_;
+};
+
+}  // namespace
+
+spdlog::level::level_enum ParseLogLevel(const std::string& text) {
+  std::string lower = text;
+  std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
+  if (lower == "warning") lower = "warn";
+  if (lower == "fatal") lower = "critical";
+  for (int i = spdlog::level::trace; i < spdlog::level::n_levels; ++i) {
+    const auto name = spdlog::level::to_string_view(static_cast<spdlog::level::level_enum>(i));
+    if (lower == std::string(name.data(), name.size())) {
+      return static_cast<spdlog::level::level_enum>(i);
+    }
+  }
+  throw ConfigError("LOG_LEVEL: unknown level '" + text +
+                    "' (expected trace, debug, info, warn, error, critical or off)");
+}
+
+LogFormat ParseLogFormat(const std::string& text) {
+  if (text == "json") return LogFormat::kJson;
+  if (text == "console" || text == "text") return LogFormat::kConsole;
+  throw ConfigError("LOG_FORMAT: unknown format '" + text + "' (expected json or console)");
+}
+
+void InitLogging(const LogConfig& config) {
+  auto logger = std::make_shared<spdlog::logger>(
+      "jobqueue", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+  g_format = config.format;
+  if (config.format == LogFormat::kJson) {
+    logger->set_formatter(std::make_unique<JsonFormatter>(config.component));
+  } else {
+    const std::string prefix = config.component.empty() ? "" : "[" + config.component + "] ";
+    logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%-5l%$ " + prefix + "%v");
+  }
+  logger->set_level(ParseLogLevel(config.level));
+  logger->flush_on(spdlog::level::warn);
+  spdlog::set_default_logger(logger);
+}
+
+std::string LogFields(const std::string& message, const nlohmann::json& fields) {
+  if (g_format == LogFormat::kJson) {
+    nlohmann::json line = fields.is_object() ? fields : nlohmann::json::object();
+    line["msg"] = message;
+    return kFieldsMarker + line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  }
+  std::string out = message;
+  if (fields.is_object()) {
+    for (const auto& [key, value] : fields.items()) {
+      out += " " + key + "=" +
+             (value.is_string() ? value.get<std::string>()
+                                : value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    }
+  }
+  return out;
+}
+
+}  // namespace jobqueue::core

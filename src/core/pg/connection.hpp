@@ -1,0 +1,63 @@
+#pragma once
+// One PostgreSQL session with every statement of src/core/sql/ prepared on
+// first use, and the one place where pqxx exceptions become jobqueue errors.
+// Owned by one thread at a time; not copyable. After a Transient error the
+// session may be broken: the next call reconnects.
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <pqxx/pqxx>
+
+namespace jobqueue::core::pg {
+
+class Connection {
+ public:
+  // Connects to `dsn` (libpq URI or key=value; empty: PG* variables).
+  // Throws Transient when the server cannot be reached.
+  explicit Connection(std::string dsn);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Runs prepared statement `name` as its own transaction (autocommit).
+  template <typename... Args>
+  pqxx::result Exec(const std::string& name, Args&&... args) {
+    return Guard([&] {
+      pqxx::nontransaction tx(Raw());
+      return tx.exec_prepared(name, std::forward<Args>(args)...);
+    });
+  }
+
+  // Runs fn inside one transaction, committed when fn returns. For the few
+  // operations that need more than one statement to be atomic.
+  pqxx::result InTransaction(const std::function<pqxx::result(pqxx::work&)>& fn);
+
+  // Runs fn with errors translated; fn gets the live pqxx connection.
+  pqxx::result Guard(const std::function<pqxx::result()>& fn);
+
+  // The live session, reconnecting first if the previous one broke.
+  pqxx::connection& Raw();
+
+  // Drops the session; the next call connects anew.
+  void Reset();
+
+  bool IsOpen() const;
+  const std::string& dsn() const { return dsn_; }
+
+ private:
+  void Connect();
+
+  std::string dsn_;
+  std::unique_ptr<pqxx::connection> conn_;
+};
+
+// Call inside `catch (...)`: rethrows the current exception as a jobqueue
+// error (Transient, InvalidArgument, Conflict, or Error). The one function
+// that knows pqxx's exception types.
+[[noreturn]] void RethrowTranslated();
+
+// True when `state` (SQLSTATE) means the server or connection went away.
+bool IsConnectionState(const std::string& state);
+
+}  // namespace jobqueue::core::pg

@@ -1,0 +1,81 @@
+#pragma once
+// Queue: every job operation of the lease protocol, one SQL statement (one
+// round trip, one transaction) each unless said otherwise. Uses a Connection
+// it does not own; like the Connection, one thread at a time.
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/job.hpp"
+#include "core/pg/connection.hpp"
+
+namespace jobqueue::core {
+
+class Metrics;
+
+struct ClaimRequest {
+  std::vector<std::string> queues = {"default"};  // claim from any of these
+  int limit = 10;                                 // at most this many jobs (>= 1)
+  std::string worker_id;                          // recorded as lease_owner
+  double lease_seconds = 300;                     // lease length (> 0)
+  std::optional<std::string> now;                 // tests: a timestamptz to use as now()
+};
+
+class Queue {
+ public:
+  // `metrics` may be null; when given it must outlive the Queue.
+  explicit Queue(pg::Connection& conn, Metrics* metrics = nullptr);
+
+  // Validates and enqueues one job. Throws InvalidArgument naming the field.
+  EnqueueResult Enqueue(const NewJob& job);
+
+  // Enqueues all jobs or none, in one statement (plus one look-up per job
+  // whose idempotency key already existed). Results are in input order.
+  std::vector<EnqueueResult> EnqueueMany(const std::vector<NewJob>& jobs);
+
+  // Leases up to request.limit due jobs, in claim order. Empty when nothing
+  // is due. Each job's attempt counter has already been incremented.
+  std::vector<ClaimedJob> Claim(const ClaimRequest& request);
+
+  // Extends the given leases to now() + lease_seconds. Returns the leases
+  // that were lost (reclaimed, cancelled, finished): their jobs must be
+  // abandoned.
+  std::vector<Lease> Heartbeat(const std::vector<Lease>& leases, double lease_seconds);
+
+  // Completes one job with `result` (null: none). kLeaseLost: this attempt no
+  // longer holds the job and nothing was written.
+  WriteResult Complete(const Lease& lease, const nlohmann::json& result = nullptr);
+
+  // Completes many jobs in one statement; results[i] belongs to leases[i]
+  // (results may be empty: no results). Returns one WriteResult per lease.
+  std::vector<WriteResult> CompleteMany(const std::vector<Lease>& leases,
+                                        const std::vector<nlohmann::json>& results = {});
+
+  // Records a failed attempt: queued again after backoff, or dead when
+  // `permanent` or attempts are used up.
+  FailResult Fail(const Lease& lease, const std::string& error, bool permanent);
+
+  // queued|running -> cancelled. Throws NotFound, or Conflict naming the state.
+  void Cancel(JobId id);
+
+  // dead|cancelled -> queued, due now, attempts reset. Throws NotFound/Conflict.
+  void Retry(JobId id);
+
+  std::optional<Job> Get(JobId id);
+
+  std::vector<QueueDepthRow> Depth();
+
+ private:
+  pg::Connection& conn_;
+  Metrics* metrics_;
+};
+
+// Throws InvalidArgument (naming the field) unless `job` is storable:
+// kind and queue 1..128 bytes, key 1..512 bytes, all valid UTF-8 without NUL,
+// priority a smallint, max_attempts 1..1000, payload serialisable.
+void ValidateNewJob(const NewJob& job);
+
+// True when `text` is valid UTF-8 with no NUL byte.
+bool IsStorableText(const std::string& text);
+
+}  // namespace jobqueue::core

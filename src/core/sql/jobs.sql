@@ -1,0 +1,220 @@
+-- Every runtime statement on jobqueue.jobs. Each is headed `-- name: x`;
+-- that name is the prepared-statement name, the log field and the metrics
+-- label. Time comes from Postgres; statements that depend on it take an
+-- optional `now` (NULL means now()) so tests can move the clock.
+
+-- name: enqueue_job
+-- $1 kind, $2 payload jsonb, $3 queue, $4 priority, $5 run_at (NULL: now),
+-- $6 max_attempts, $7 idempotency key (NULL: none)
+SELECT e.id, e.created
+FROM jobqueue.enqueue_job($1::text, $2::jsonb, $3::text, $4::smallint,
+                          $5::timestamptz, $6::integer, $7::text) AS e;
+
+-- name: enqueue_jobs
+-- All or nothing, one statement: $1 is a jsonb array of objects with keys
+-- kind, payload, queue, priority, run_at, max_attempts, idempotency_key
+-- (absent keys take the column defaults). Ids are drawn up front so each
+-- input row knows its job. A row whose idempotency key already exists on its
+-- queue (or earlier in the same batch) is skipped with created = false; the
+-- caller looks the existing job up with find_by_idempotency_key. Rows come
+-- back in input order; ord is 1-based.
+WITH input AS (
+  SELECT e.ord,
+         nextval(pg_get_serial_sequence('jobqueue.jobs', 'id')) AS new_id,
+         coalesce(j.queue, 'default') AS queue, j.kind,
+         coalesce(j.payload, '{}'::jsonb) AS payload,
+         coalesce(j.priority, 0::smallint) AS priority,
+         coalesce(j.run_at, now()) AS run_at,
+         coalesce(j.max_attempts, 25) AS max_attempts,
+         j.idempotency_key
+  FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS e(doc, ord),
+       jsonb_to_record(e.doc) AS j(queue text, kind text, payload jsonb, priority smallint,
+                                   run_at timestamptz, max_attempts integer,
+                                   idempotency_key text)
+),
+inserted AS (
+  INSERT INTO jobqueue.jobs (id, queue, kind, payload, priority, run_at, max_attempts,
+                             idempotency_key)
+  OVERRIDING SYSTEM VALUE
+  SELECT new_id, queue, kind, payload, priority, run_at, max_attempts, idempotency_key
+  FROM input ORDER BY ord
+  ON CONFLICT (queue, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+  RETURNING id
+),
+notified AS (
+  SELECT pg_notify('jobqueue', q.queue)
+  FROM (SELECT DISTINCT queue FROM input WHERE run_at <= now()) AS q
+)
+SELECT i.ord, i.new_id AS id, ins.id IS NOT NULL AS created, i.queue, i.idempotency_key,
+       (SELECT count(*) FROM notified) AS queues_notified
+FROM input AS i
+LEFT JOIN inserted AS ins ON ins.id = i.new_id
+ORDER BY i.ord;
+
+-- name: find_by_idempotency_key
+-- $1 queue, $2 idempotency key
+SELECT id FROM jobqueue.jobs WHERE queue = $1 AND idempotency_key = $2;
+
+-- name: claim_jobs
+-- Leases up to $2 due jobs from the queues in $1 (text[]) for worker $3, for
+-- $4 seconds, in claim order (priority, run_at, id). SKIP LOCKED lets many
+-- workers claim at once without waiting on each other's rows. Every claim
+-- counts an attempt and draws a fresh lease token, which fences every later
+-- write of this attempt. $5 now (NULL: now()).
+WITH due AS (
+  SELECT id FROM jobqueue.jobs
+  WHERE state = 'queued' AND queue = ANY($1::text[])
+    AND run_at <= coalesce($5::timestamptz, now())
+  ORDER BY priority, run_at, id
+  LIMIT $2
+  FOR UPDATE SKIP LOCKED
+),
+claimed AS (
+  UPDATE jobqueue.jobs AS j
+  SET state = 'running',
+      attempts = j.attempts + 1,
+      lease_owner = $3,
+      lease_token = gen_random_uuid(),
+      lease_expires_at = coalesce($5::timestamptz, now()) + make_interval(secs => $4::float8),
+      started_at = now()
+  FROM due
+  WHERE j.id = due.id
+  RETURNING j.id, j.queue, j.kind, j.payload, j.priority, j.run_at, j.attempts,
+            j.max_attempts, j.lease_token, j.lease_expires_at
+)
+SELECT id, queue, kind, payload, priority, attempts, max_attempts, lease_token, lease_expires_at
+FROM claimed
+ORDER BY priority, run_at, id;
+
+-- name: heartbeat_jobs
+-- Extends to now() + $3 seconds the leases of the jobs in $1 (bigint[]) whose
+-- lease token is still the one in $2 (uuid[], same order). Returns the ids
+-- whose lease was extended; a missing id means that lease is lost.
+UPDATE jobqueue.jobs AS j
+SET lease_expires_at = now() + make_interval(secs => $3::float8)
+FROM unnest($1::bigint[], $2::uuid[]) AS h(id, token)
+WHERE j.id = h.id AND j.lease_token = h.token AND j.state = 'running'
+RETURNING j.id;
+
+-- name: complete_jobs
+-- Marks succeeded the jobs in $1 (bigint[]) whose lease token is still the one
+-- in $2 (uuid[], same order); $3 is a jsonb array of results in the same order
+-- (NULL or shorter: no result). Returns the ids completed; a missing id means
+-- the lease was lost and nothing was written for it.
+UPDATE jobqueue.jobs AS j
+SET state = 'succeeded',
+    result = nullif($3::jsonb -> (c.ord::integer - 1), 'null'::jsonb),
+    finished_at = now(),
+    lease_token = NULL,
+    lease_expires_at = NULL
+FROM unnest($1::bigint[], $2::uuid[]) WITH ORDINALITY AS c(id, token, ord)
+WHERE j.id = c.id AND j.lease_token = c.token AND j.state = 'running'
+RETURNING j.id;
+
+-- name: fail_job
+-- Records a failed attempt of job $1 under lease token $2 with error $3.
+-- $4 true: permanent, the job is dead at once. Otherwise it is queued again
+-- after jobqueue.retry_backoff(attempts), or dead when attempts are used up.
+-- No row back means the lease was lost and nothing was written.
+UPDATE jobqueue.jobs AS j
+SET state = CASE WHEN $4::boolean OR j.attempts >= j.max_attempts
+                 THEN 'dead'::jobqueue.job_state ELSE 'queued' END,
+    run_at = CASE WHEN $4::boolean OR j.attempts >= j.max_attempts
+                  THEN j.run_at ELSE now() + jobqueue.retry_backoff(j.attempts) END,
+    finished_at = CASE WHEN $4::boolean OR j.attempts >= j.max_attempts THEN now() END,
+    last_error = $3,
+    lease_token = NULL,
+    lease_expires_at = NULL
+WHERE j.id = $1 AND j.lease_token = $2::uuid AND j.state = 'running'
+RETURNING j.state, j.run_at;
+
+-- name: cancel_job
+-- Cancels job $1 if it is queued or running (a running job's worker then
+-- finds its lease lost). Returns the job's state before the call in
+-- prior_state (NULL: no such job) and whether it was cancelled.
+WITH prior AS (
+  SELECT state FROM jobqueue.jobs WHERE id = $1
+),
+cancelled AS (
+  UPDATE jobqueue.jobs
+  SET state = 'cancelled', finished_at = now(), lease_token = NULL, lease_expires_at = NULL
+  WHERE id = $1 AND state IN ('queued', 'running')
+  RETURNING id
+)
+SELECT (SELECT state FROM prior) AS prior_state,
+       EXISTS (SELECT 1 FROM cancelled) AS changed;
+
+-- name: retry_job
+-- Queues dead or cancelled job $1 again, due now, with a fresh set of
+-- attempts (last_error is kept for the record). Same result shape as
+-- cancel_job.
+WITH prior AS (
+  SELECT state FROM jobqueue.jobs WHERE id = $1
+),
+retried AS (
+  UPDATE jobqueue.jobs
+  SET state = 'queued', attempts = 0, run_at = now(), finished_at = NULL, result = NULL
+  WHERE id = $1 AND state IN ('dead', 'cancelled')
+  RETURNING queue
+),
+notified AS (
+  SELECT pg_notify('jobqueue', queue) FROM retried
+)
+SELECT (SELECT state FROM prior) AS prior_state,
+       EXISTS (SELECT 1 FROM retried) AS changed,
+       (SELECT count(*) FROM notified) AS notified;
+
+-- name: get_job
+-- $1 job id
+SELECT id, queue, kind, payload, state, priority, run_at, attempts, max_attempts,
+       lease_owner, lease_expires_at, idempotency_key, last_error, result,
+       created_at, started_at, finished_at
+FROM jobqueue.jobs WHERE id = $1;
+
+-- name: reclaim_expired
+-- Returns to the queue up to $1 running jobs whose lease expired before $2
+-- (NULL: now()), oldest expiry first: queued again after backoff, or dead
+-- when attempts are used up. SKIP LOCKED keeps two reapers, or a reaper and
+-- a completing worker, from waiting on each other; the bound keeps each pass
+-- a short transaction.
+WITH expired AS (
+  SELECT id FROM jobqueue.jobs
+  WHERE state = 'running' AND lease_expires_at < coalesce($2::timestamptz, now())
+  ORDER BY lease_expires_at
+  LIMIT $1
+  FOR UPDATE SKIP LOCKED
+)
+UPDATE jobqueue.jobs AS j
+SET state = CASE WHEN j.attempts >= j.max_attempts
+                 THEN 'dead'::jobqueue.job_state ELSE 'queued' END,
+    run_at = CASE WHEN j.attempts >= j.max_attempts
+                  THEN j.run_at ELSE now() + jobqueue.retry_backoff(j.attempts) END,
+    finished_at = CASE WHEN j.attempts >= j.max_attempts THEN now() END,
+    last_error = format('lease expired at %s (owner %s, attempt %s)',
+                        j.lease_expires_at, j.lease_owner, j.attempts),
+    lease_token = NULL,
+    lease_expires_at = NULL
+FROM expired
+WHERE j.id = expired.id
+RETURNING j.id, j.state;
+
+-- name: prune_finished
+-- Deletes up to $2 succeeded, dead or cancelled jobs that finished more than
+-- $1 seconds before $3 (NULL: now()). Bounded so one pass is a short
+-- transaction; call again while it returns $2.
+WITH old AS (
+  SELECT id FROM jobqueue.jobs
+  WHERE state IN ('succeeded', 'dead', 'cancelled')
+    AND finished_at < coalesce($3::timestamptz, now()) - make_interval(secs => $1::float8)
+  ORDER BY finished_at
+  LIMIT $2
+  FOR UPDATE SKIP LOCKED
+)
+DELETE FROM jobqueue.jobs AS j USING old WHERE j.id = old.id
+RETURNING j.id;
+
+-- name: queue_depth
+-- Depth per queue and state with the oldest due queued job's age in seconds.
+SELECT queue, state::text, jobs, due, extract(epoch FROM oldest_queued_age)::float8 AS oldest_queued_seconds
+FROM jobqueue.queue_depth
+ORDER BY queue, state;
