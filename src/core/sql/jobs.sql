@@ -61,13 +61,24 @@ SELECT id FROM jobqueue.jobs WHERE queue = $1 AND idempotency_key = $2;
 -- workers claim at once without waiting on each other's rows. Every claim
 -- counts an attempt and draws a fresh lease token, which fences every later
 -- write of this attempt. $5 now (NULL: now()).
-WITH due AS (
-  SELECT id FROM jobqueue.jobs
-  WHERE state = 'queued' AND queue = ANY($1::text[])
-    AND run_at <= coalesce($5::timestamptz, now())
-  ORDER BY priority, run_at, id
-  LIMIT $2
-  FOR UPDATE SKIP LOCKED
+-- One LATERAL per queue so each walks jobs_claim_idx in order and stops after
+-- $2 rows: `queue = ANY($1)` would read and sort the whole backlog instead.
+-- Rows locked by a queue's scan but not chosen stay locked only until this
+-- statement commits.
+WITH candidates AS (
+  SELECT c.id, c.priority, c.run_at
+  FROM (SELECT DISTINCT unnest($1::text[])) AS q(name)
+  CROSS JOIN LATERAL (
+    SELECT id, priority, run_at FROM jobqueue.jobs
+    WHERE state = 'queued' AND queue = q.name
+      AND run_at <= coalesce($5::timestamptz, now())
+    ORDER BY priority, run_at, id
+    LIMIT $2
+    FOR UPDATE SKIP LOCKED
+  ) AS c
+),
+due AS (
+  SELECT id FROM candidates ORDER BY priority, run_at, id LIMIT $2
 ),
 claimed AS (
   UPDATE jobqueue.jobs AS j
