@@ -63,7 +63,8 @@ class JsonFormatter : public spdlog::formatter {
 spdlog::level::level_enum ParseLogLevel(const std::string& text) {
   std::string lower = text;
   std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
-  if (lower == "warning") lower = "warn";
+  // spdlog 1.10 names the warn level "warning"; accept both spellings.
+  if (lower == "warn" || lower == "warning") return spdlog::level::warn;
   if (lower == "fatal") lower = "critical";
   for (int i = spdlog::level::trace; i < spdlog::level::n_levels; ++i) {
     const auto name = spdlog::level::to_string_view(static_cast<spdlog::level::level_enum>(i));

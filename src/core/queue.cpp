@@ -72,6 +72,22 @@ void ValidateName(const std::string& value, const char* field, std::size_t max_b
   }
 }
 
+// PostgreSQL's jsonb cannot store U+0000 in strings or keys.
+bool HasNul(const nlohmann::json& value) {
+  if (value.is_string()) return value.get_ref<const std::string&>().find('\0') != std::string::npos;
+  if (value.is_object()) {
+    for (const auto& [key, item] : value.items()) {
+      if (key.find('\0') != std::string::npos || HasNul(item)) return true;
+    }
+  }
+  if (value.is_array()) {
+    for (const auto& item : value) {
+      if (HasNul(item)) return true;
+    }
+  }
+  return false;
+}
+
 void ValidateLeases(const std::vector<Lease>& leases) {
   for (const auto& lease : leases) {
     if (!IsStorableText(lease.token) || lease.token.empty()) {
@@ -135,6 +151,9 @@ void ValidateNewJob(const NewJob& job) {
     throw InvalidArgument("max_attempts: must be between 1 and 1000", "max_attempts");
   }
   DumpJson(job.payload, "payload");
+  if (HasNul(job.payload)) {
+    throw InvalidArgument("payload: strings must not contain U+0000", "payload");
+  }
 }
 
 Queue::Queue(pg::Connection& conn, Metrics* metrics) : conn_(conn), metrics_(metrics) {}
