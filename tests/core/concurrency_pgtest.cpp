@@ -134,7 +134,7 @@ TEST_CASE("workers racing a reaper with short leases still complete each job onc
     core::ClaimRequest request;
     request.worker_id = "finisher";
     request.limit = 100;
-    request.now = db.Scalar<std::string>("SELECT (now() + interval '1 day')::text");
+    request.now = db.NowPlus("1 day");
     for (auto jobs = queue.Claim(request); !jobs.empty(); jobs = queue.Claim(request)) {
       for (const auto& j : jobs) {
         if (queue.Complete(j.lease) == core::WriteResult::kDone) ++done;

@@ -29,10 +29,6 @@ std::string RowImage(TestDatabase& db, core::JobId id) {
       "SELECT row_to_json(j)::text FROM jobqueue.jobs j WHERE id = " + std::to_string(id));
 }
 
-std::string In(TestDatabase& db, const std::string& interval) {
-  return db.Scalar<std::string>("SELECT (now() + interval '" + interval + "')::text");
-}
-
 }  // namespace
 
 TEST_CASE("a heartbeat extends the lease of the current holder only", "[pg]") {
@@ -66,7 +62,7 @@ TEST_CASE("an expired lease is reclaimed and the late writes of its worker are r
   // Not expired yet: nothing to reclaim.
   CHECK(reaper.ReclaimExpired(100).total() == 0);
   // An hour later the lease has expired.
-  const auto later = In(db, "1 hour");
+  const auto later = db.NowPlus("1 hour");
   const auto reclaimed = reaper.ReclaimExpired(100, later);
   CHECK(reclaimed.requeued == 1);
   auto job = queue.Get(id);
@@ -76,7 +72,7 @@ TEST_CASE("an expired lease is reclaimed and the late writes of its worker are r
 
   // Another worker takes it (after the backoff) and holds the new lease.
   auto request = Request("fast-worker");
-  request.now = In(db, "2 hours");
+  request.now = db.NowPlus("2 hours");
   const auto second = queue.Claim(request);
   REQUIRE(second.size() == 1);
   CHECK(second[0].attempt == 2);
@@ -104,7 +100,7 @@ TEST_CASE("reclaim works in bounded batches", "[pg]") {
   core::Reaper reaper(conn);
   for (int i = 0; i < 7; ++i) queue.Enqueue(MakeJob());
   REQUIRE(queue.Claim(Request("w", 1)).size() == 7);
-  const auto later = In(db, "1 hour");
+  const auto later = db.NowPlus("1 hour");
   CHECK(reaper.ReclaimExpired(3, later).total() == 3);
   CHECK(reaper.ReclaimExpired(3, later).total() == 3);
   CHECK(reaper.ReclaimExpired(3, later).total() == 1);
@@ -119,7 +115,7 @@ TEST_CASE("retry backoff grows with each failed attempt", "[pg]") {
   double previous = 0;
   for (int attempt = 1; attempt <= 6; ++attempt) {
     auto request = Request("w");
-    request.now = In(db, "3 days");  // past any backoff so far
+    request.now = db.NowPlus("3 days");  // past any backoff so far
     const auto jobs = queue.Claim(request);
     REQUIRE(jobs.size() == 1);
     REQUIRE(jobs[0].attempt == attempt);
@@ -148,7 +144,7 @@ TEST_CASE("a job is dead after max_attempts failures or one permanent error", "[
     const auto id = queue.Enqueue(job).id;
     for (int attempt = 1; attempt <= 3; ++attempt) {
       auto request = Request("w");
-      request.now = In(db, "1 day");
+      request.now = db.NowPlus("1 day");
       const auto jobs = queue.Claim(request);
       REQUIRE(jobs.size() == 1);
       const auto result = queue.Fail(jobs[0].lease, "attempt " + std::to_string(attempt), false);
@@ -171,7 +167,7 @@ TEST_CASE("a job is dead after max_attempts failures or one permanent error", "[
     job.max_attempts = 1;
     const auto id = queue.Enqueue(job).id;
     REQUIRE(queue.Claim(Request("w", 1)).size() == 1);
-    const auto result = reaper.ReclaimExpired(10, In(db, "1 hour"));
+    const auto result = reaper.ReclaimExpired(10, db.NowPlus("1 hour"));
     CHECK(result.dead == 1);
     CHECK(queue.Get(id)->state == JobState::kDead);
   }

@@ -159,14 +159,14 @@ TEST_CASE("a job scheduled in the future is not claimed early", "[pg]") {
   core::pg::Connection conn(db.dsn());
   core::Queue queue(conn);
   auto later = MakeJob();
-  later.run_at = db.Scalar<std::string>("SELECT (now() + interval '1 hour')::text");
+  later.run_at = db.NowPlus("1 hour");
   const auto id = queue.Enqueue(later).id;
   CHECK(queue.Claim(Request(10)).empty());
   auto at_half_hour = Request(10);
-  at_half_hour.now = db.Scalar<std::string>("SELECT (now() + interval '30 minutes')::text");
+  at_half_hour.now = db.NowPlus("30 minutes");
   CHECK(queue.Claim(at_half_hour).empty());
   auto after = Request(10);
-  after.now = db.Scalar<std::string>("SELECT (now() + interval '61 minutes')::text");
+  after.now = db.NowPlus("61 minutes");
   const auto jobs = queue.Claim(after);
   REQUIRE(jobs.size() == 1);
   CHECK(jobs[0].lease.job_id == id);
@@ -295,7 +295,7 @@ TEST_CASE("prune deletes only finished jobs past the retention, in bounded batch
   queue.Complete(jobs[0].lease);
   queue.Complete(jobs[1].lease);
   queue.Fail(jobs[2].lease, "x", true);
-  const std::string tomorrow = db.Scalar<std::string>("SELECT (now() + interval '1 day')::text");
+  const std::string tomorrow = db.NowPlus("1 day");
   CHECK(reaper.PruneFinished(3600, 100) == 0);  // too young
   CHECK(reaper.PruneFinished(3600, 2, tomorrow) == 2);
   CHECK(reaper.PruneFinished(3600, 2, tomorrow) == 1);

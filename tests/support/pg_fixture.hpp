@@ -63,6 +63,11 @@ class TestDatabase {
 
   // Ad-hoc SQL to arrange or inspect rows (autocommit, own connection).
   pqxx::result Sql(const std::string& sql);
+  // The database's now() + `interval` ("1 hour") as timestamptz text: the
+  // `now` that claim, reclaim and prune accept, to move the clock.
+  std::string NowPlus(const std::string& interval) {
+    return Scalar<std::string>("SELECT (now() + interval '" + interval + "')::text");
+  }
   // The first column of the first row as T.
   template <typename T>
   T Scalar(const std::string& sql) {
