@@ -72,20 +72,21 @@ void ValidateName(const std::string& value, const char* field, std::size_t max_b
   }
 }
 
-// PostgreSQL's jsonb cannot store U+0000 in strings or keys.
-bool HasNul(const nlohmann::json& value) {
-  if (value.is_string()) return value.get_ref<const std::string&>().find('\0') != std::string::npos;
+// Every string and key storable: valid UTF-8 (else dump() throws later) and
+// no U+0000, which PostgreSQL's jsonb refuses.
+bool IsStorableJson(const nlohmann::json& value) {
+  if (value.is_string()) return IsStorableText(value.get_ref<const std::string&>());
   if (value.is_object()) {
     for (const auto& [key, item] : value.items()) {
-      if (key.find('\0') != std::string::npos || HasNul(item)) return true;
+      if (!IsStorableText(key) || !IsStorableJson(item)) return false;
     }
   }
   if (value.is_array()) {
     for (const auto& item : value) {
-      if (HasNul(item)) return true;
+      if (!IsStorableJson(item)) return false;
     }
   }
-  return false;
+  return true;
 }
 
 void ValidateLeases(const std::vector<Lease>& leases) {
@@ -150,9 +151,9 @@ void ValidateNewJob(const NewJob& job) {
   if (job.max_attempts < 1 || job.max_attempts > 1000) {
     throw InvalidArgument("max_attempts: must be between 1 and 1000", "max_attempts");
   }
-  DumpJson(job.payload, "payload");
-  if (HasNul(job.payload)) {
-    throw InvalidArgument("payload: strings must not contain U+0000", "payload");
+  // A walk, not a trial dump: the payload is serialised once, by the caller.
+  if (!IsStorableJson(job.payload)) {
+    throw InvalidArgument("payload: strings and keys must be valid UTF-8 without U+0000", "payload");
   }
 }
 
