@@ -36,6 +36,8 @@ int ParseInt(const std::string& flag, const std::string& text) {
   throw InvalidArgument(flag + ": '" + text + "' is not an integer");
 }
 
+}  // namespace
+
 void PrintSchema(core::pg::Connection& conn) {
   std::cout << "schema jobqueue:\n";
   for (const auto& row : conn.Exec("describe_schema")) {
@@ -54,20 +56,6 @@ void PrintReport(const core::MigrationReport& report) {
   for (const auto& name : report.applied) std::cout << " " << name;
   std::cout << "\n";
 }
-
-// Blocks SIGINT/SIGTERM in this thread (and the threads it starts) and waits
-// for one of them.
-int WaitForStopSignal() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  int signal_number = 0;
-  sigwait(&set, &signal_number);
-  return signal_number;
-}
-
-}  // namespace
 
 int Migrate(const std::vector<std::string>& args) {
   bool print = false;
@@ -133,44 +121,6 @@ int Status(const std::vector<std::string>& args) {
                 static_cast<long long>(row.jobs), static_cast<long long>(row.due),
                 row.oldest_queued_seconds ? std::to_string(*row.oldest_queued_seconds).c_str() : "-");
   }
-  return 0;
-}
-
-int Dev(const std::vector<std::string>& args) {
-  if (!args.empty()) throw InvalidArgument("dev: takes no arguments");
-  Env env;
-  // Block the stop signals before any thread or child exists, so that
-  // WaitForStopSignal is the one place that sees them.
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-
-  std::string dsn = env.String("DATABASE_URL", "");
-  std::unique_ptr<core::LocalPostgres> postgres;
-  if (dsn.empty()) {
-    core::LocalPostgresOptions options;
-    options.data_dir = env.String("JOBQUEUE_DEV_DIR", ".jobqueue-dev") + "/pgdata";
-    options.port = static_cast<int>(env.Int("JOBQUEUE_DEV_PG_PORT", 0, 0, 65535));
-    postgres = std::make_unique<core::LocalPostgres>(options);
-    std::cout << "dev: starting PostgreSQL in " << postgres->data_dir() << " (log "
-              << postgres->log_path() << ")\n";
-    postgres->Start();
-    dsn = postgres->Dsn("postgres");
-  }
-  {
-    core::pg::Connection conn(dsn);
-    PrintReport(core::Migrator().Migrate(conn));
-    PrintSchema(conn);
-  }
-  std::cout << "\ndev: ready. DATABASE_URL='" << dsn << "'\n"
-            << "  psql '" << dsn << "' -c \"SELECT jobqueue.enqueue('noop', '{}')\"\n"
-            << "  psql '" << dsn << "' -c 'SELECT * FROM jobqueue.queue_depth'\n"
-            << "dev: Ctrl-C stops" << (postgres ? " PostgreSQL" : "") << std::endl;
-  const int signal_number = WaitForStopSignal();
-  std::cout << "dev: got " << (signal_number == SIGINT ? "SIGINT" : "SIGTERM") << ", stopping\n";
-  if (postgres) postgres->Stop();
   return 0;
 }
 

@@ -12,3 +12,18 @@ int Status(const std::vector<std::string>& args);
 int Dev(const std::vector<std::string>& args);
 
 }  // namespace jobqueue::cli
+
+namespace jobqueue::core {
+struct MigrationReport;
+namespace pg {
+class Connection;
+}
+}  // namespace jobqueue::core
+
+namespace jobqueue::cli {
+
+// Shared by `migrate` and `dev`.
+void PrintSchema(core::pg::Connection& conn);
+void PrintReport(const core::MigrationReport& report);
+
+}  // namespace jobqueue::cli

@@ -77,8 +77,10 @@ spdlog::level::level_enum ParseLogLevel(const std::string& text) {
 }
 
 LogFormat ParseLogFormat(const std::string& text) {
-  if (text == "json") return LogFormat::kJson;
-  if (text == "console" || text == "text") return LogFormat::kConsole;
+  std::string lower = text;
+  std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
+  if (lower == "json") return LogFormat::kJson;
+  if (lower == "console" || lower == "text") return LogFormat::kConsole;
   throw ConfigError("LOG_FORMAT: unknown format '" + text + "' (expected json or console)");
 }
 

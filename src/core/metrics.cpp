@@ -56,7 +56,23 @@ Metrics::Metrics()
                   .Name("job_pruned_total")
                   .Help("Finished jobs deleted after the retention period")
                   .Register(*registry_)
-                  .Add({})) {}
+                  .Add({})),
+      leases_lost_(prometheus::BuildCounter()
+                       .Name("worker_lease_lost_total")
+                       .Help("Leases a worker found lost (reclaimed or cancelled) before it could write")
+                       .Register(*registry_)),
+      jobs_running_(prometheus::BuildGauge()
+                        .Name("worker_jobs_running")
+                        .Help("Jobs this worker holds: running or about to start")
+                        .Register(*registry_)),
+      reaper_pass_(prometheus::BuildHistogram()
+                       .Name("reaper_pass_duration_seconds")
+                       .Help("Wall time of one reaper pass (reclaim and prune)")
+                       .Register(*registry_)),
+      reaper_leader_(prometheus::BuildGauge()
+                         .Name("reaper_leader")
+                         .Help("1 while this reaper holds the leader lock")
+                         .Register(*registry_)) {}
 
 void Metrics::JobCreated(const std::string& queue, const std::string& kind) {
   job_created_.Add({{"queue", queue}, {"kind", kind}}).Increment();
@@ -82,6 +98,11 @@ void Metrics::ClaimLatency(double seconds) {
 void Metrics::LeasesReclaimed(double count) { leases_reclaimed_.Increment(count); }
 void Metrics::JobsDeadLettered(double count) { dead_lettered_.Increment(count); }
 void Metrics::JobsPruned(double count) { pruned_.Increment(count); }
+
+void Metrics::LeasesLost(double count) { leases_lost_.Add({}).Increment(count); }
+void Metrics::SetJobsRunning(double jobs) { jobs_running_.Add({}).Set(jobs); }
+void Metrics::ReaperPass(double seconds) { reaper_pass_.Add({}, kJobSeconds).Observe(seconds); }
+void Metrics::SetReaperLeader(bool leader) { reaper_leader_.Add({}).Set(leader ? 1 : 0); }
 
 void Metrics::SetQueueDepth(const std::string& queue, double depth) {
   queue_depth_.Add({{"queue", queue}}).Set(depth);

@@ -28,6 +28,11 @@ class Metrics {
   void JobsDeadLettered(double count);
   void JobsPruned(double count);
   void SetQueueDepth(const std::string& queue, double depth);
+  // Worker and reaper process state.
+  void LeasesLost(double count);
+  void SetJobsRunning(double jobs);
+  void ReaperPass(double seconds);
+  void SetReaperLeader(bool leader);
 
   // Prometheus text exposition format of everything registered.
   std::string Serialize() const;
@@ -45,6 +50,10 @@ class Metrics {
   prometheus::Counter& leases_reclaimed_;
   prometheus::Counter& dead_lettered_;
   prometheus::Counter& pruned_;
+  prometheus::Family<prometheus::Counter>& leases_lost_;
+  prometheus::Family<prometheus::Gauge>& jobs_running_;
+  prometheus::Family<prometheus::Histogram>& reaper_pass_;
+  prometheus::Family<prometheus::Gauge>& reaper_leader_;
 };
 
 }  // namespace jobqueue::core

@@ -72,6 +72,30 @@ void ValidateName(const std::string& value, const char* field, std::size_t max_b
   }
 }
 
+ClaimedJob ParseClaimedRow(const pqxx::row& row) {
+  ClaimedJob job;
+  job.lease.job_id = row["id"].as<JobId>();
+  job.lease.token = row["lease_token"].as<std::string>();
+  job.queue = row["queue"].as<std::string>();
+  job.kind = row["kind"].as<std::string>();
+  job.payload = nlohmann::json::parse(row["payload"].c_str());
+  job.priority = row["priority"].as<int>();
+  job.attempt = row["attempts"].as<int>();
+  job.max_attempts = row["max_attempts"].as<int>();
+  job.lease_expires_at = row["lease_expires_at"].as<std::string>();
+  return job;
+}
+
+void ValidateLeases(const std::vector<Lease>& leases) {
+  for (const auto& lease : leases) {
+    if (!IsStorableText(lease.token) || lease.token.empty()) {
+      throw InvalidArgument("lease token: malformed", "lease_token");
+    }
+  }
+}
+
+}  // namespace
+
 // Every string and key storable: valid UTF-8 (else dump() throws later) and
 // no U+0000, which PostgreSQL's jsonb refuses.
 bool IsStorableJson(const nlohmann::json& value) {
@@ -88,16 +112,6 @@ bool IsStorableJson(const nlohmann::json& value) {
   }
   return true;
 }
-
-void ValidateLeases(const std::vector<Lease>& leases) {
-  for (const auto& lease : leases) {
-    if (!IsStorableText(lease.token) || lease.token.empty()) {
-      throw InvalidArgument("lease token: malformed", "lease_token");
-    }
-  }
-}
-
-}  // namespace
 
 bool IsStorableText(const std::string& text) {
   const auto* s = reinterpret_cast<const unsigned char*>(text.data());
@@ -227,19 +241,7 @@ std::vector<ClaimedJob> Queue::Claim(const ClaimRequest& request) {
                                request.worker_id, request.lease_seconds, OrNull(request.now));
   std::vector<ClaimedJob> jobs;
   jobs.reserve(rows.size());
-  for (const auto& row : rows) {
-    ClaimedJob job;
-    job.lease.job_id = row["id"].as<JobId>();
-    job.lease.token = row["lease_token"].as<std::string>();
-    job.queue = row["queue"].as<std::string>();
-    job.kind = row["kind"].as<std::string>();
-    job.payload = nlohmann::json::parse(row["payload"].c_str());
-    job.priority = row["priority"].as<int>();
-    job.attempt = row["attempts"].as<int>();
-    job.max_attempts = row["max_attempts"].as<int>();
-    job.lease_expires_at = row["lease_expires_at"].as<std::string>();
-    jobs.push_back(std::move(job));
-  }
+  for (const auto& row : rows) jobs.push_back(ParseClaimedRow(row));
   if (metrics_) {
     metrics_->ClaimLatency(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
@@ -286,6 +288,55 @@ std::vector<WriteResult> Queue::CompleteMany(const std::vector<Lease>& leases,
     out.push_back(done.count(lease.job_id) ? WriteResult::kDone : WriteResult::kLeaseLost);
   }
   return out;
+}
+
+CompleteAndClaimResult Queue::CompleteAndClaim(const std::vector<Lease>& done,
+                                              const std::vector<nlohmann::json>& results,
+                                              const ClaimRequest& request) {
+  if (!results.empty() && results.size() != done.size()) {
+    throw InvalidArgument("results: one per lease, or none", "results");
+  }
+  ValidateLeases(done);
+  if (request.queues.empty()) throw InvalidArgument("queues: at least one queue", "queues");
+  for (const auto& q : request.queues) ValidateName(q, "queues", kMaxNameBytes);
+  if (request.limit < 0) throw InvalidArgument("limit: must not be negative", "limit");
+  if (!(request.lease_seconds > 0)) throw InvalidArgument("lease_seconds: must be positive", "lease_seconds");
+  ValidateName(request.worker_id, "worker_id", 256);
+  std::optional<std::string> results_json;
+  if (!results.empty()) results_json = DumpJson(nlohmann::json(results), "result");
+
+  const auto started = std::chrono::steady_clock::now();
+  const auto rows = conn_.Exec("complete_and_claim_jobs", IdArray(done), TextArray(Tokens(done)),
+                               OrNull(results_json), request.limit, TextArray(request.queues),
+                               request.worker_id, request.lease_seconds);
+  CompleteAndClaimResult out;
+  std::unordered_set<JobId> completed;
+  for (const auto& row : rows) {
+    if (row["completed"].as<bool>()) {
+      completed.insert(row["id"].as<JobId>());
+    } else {
+      out.claimed.push_back(ParseClaimedRow(row));
+    }
+  }
+  out.completed.reserve(done.size());
+  for (const auto& lease : done) {
+    out.completed.push_back(completed.count(lease.job_id) ? WriteResult::kDone : WriteResult::kLeaseLost);
+  }
+  if (metrics_ && request.limit > 0) {
+    metrics_->ClaimLatency(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    for (const auto& job : out.claimed) metrics_->LeasesAcquired(job.queue, 1);
+  }
+  return out;
+}
+
+std::vector<JobId> Queue::Release(const std::vector<Lease>& leases) {
+  if (leases.empty()) return {};
+  ValidateLeases(leases);
+  const auto rows = conn_.Exec("release_jobs", IdArray(leases), TextArray(Tokens(leases)));
+  std::vector<JobId> released;
+  for (const auto& row : rows) released.push_back(row[0].as<JobId>());
+  return released;
 }
 
 FailResult Queue::Fail(const Lease& lease, const std::string& error, bool permanent) {

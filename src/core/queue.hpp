@@ -21,6 +21,11 @@ struct ClaimRequest {
   std::optional<std::string> now;                 // tests: a timestamptz to use as now()
 };
 
+struct CompleteAndClaimResult {
+  std::vector<WriteResult> completed;  // one per lease given, in order
+  std::vector<ClaimedJob> claimed;     // in claim order
+};
+
 class Queue {
  public:
   // `metrics` may be null; when given it must outlive the Queue.
@@ -51,6 +56,16 @@ class Queue {
   std::vector<WriteResult> CompleteMany(const std::vector<Lease>& leases,
                                         const std::vector<nlohmann::json>& results = {});
 
+  // CompleteMany(done, results) and Claim(request) in one statement and one
+  // round trip: how a busy worker hands in a batch and takes the next.
+  // request.limit may be 0 (complete only); request.now is ignored.
+  CompleteAndClaimResult CompleteAndClaim(const std::vector<Lease>& done,
+                                          const std::vector<nlohmann::json>& results,
+                                          const ClaimRequest& request);
+  // Hands back leased jobs that were never started: queued again at once,
+  // the claimed attempt taken back. Returns the ids released (a missing one
+  // had lost its lease already).
+  std::vector<JobId> Release(const std::vector<Lease>& leases);
   // Records a failed attempt: queued again after backoff, or dead when
   // `permanent` or attempts are used up.
   FailResult Fail(const Lease& lease, const std::string& error, bool permanent);
@@ -75,6 +90,9 @@ class Queue {
 // priority a smallint, max_attempts 1..1000, payload serialisable.
 void ValidateNewJob(const NewJob& job);
 
+// True when every string and key in `value` is storable text (jsonb refuses
+// U+0000; invalid UTF-8 cannot be serialised).
+bool IsStorableJson(const nlohmann::json& value);
 // True when `text` is valid UTF-8 with no NUL byte.
 bool IsStorableText(const std::string& text);
 

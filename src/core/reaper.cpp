@@ -7,6 +7,10 @@ namespace jobqueue::core {
 
 Reaper::Reaper(pg::Connection& conn, Metrics* metrics) : conn_(conn), metrics_(metrics) {}
 
+bool Reaper::TryLead() { return conn_.Exec("try_lead_reaper")[0][0].as<bool>(); }
+
+void Reaper::Resign() { conn_.Exec("resign_reaper"); }
+
 ReclaimResult Reaper::ReclaimExpired(int limit, const std::optional<std::string>& now) {
   if (limit < 1) throw InvalidArgument("limit: must be at least 1", "limit");
   const auto rows = conn_.Exec("reclaim_expired", limit, now ? now->c_str() : nullptr);

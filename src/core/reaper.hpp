@@ -23,6 +23,13 @@ class Reaper {
   // `metrics` may be null; when given it must outlive the Reaper.
   explicit Reaper(pg::Connection& conn, Metrics* metrics = nullptr);
 
+  // Leadership: at most one reaper works at a time. TryLead() takes (or
+  // confirms) the session-level advisory lock on this connection; it is held
+  // until Resign() or the session ends. The lock counts re-entries, so call
+  // TryLead() only while not leading.
+  bool TryLead();
+  void Resign();
+
   // Returns up to `limit` jobs whose lease expired before `now` (unset: the
   // database's now()). Call again while total() == limit.
   ReclaimResult ReclaimExpired(int limit, const std::optional<std::string>& now = std::nullopt);

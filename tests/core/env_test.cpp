@@ -193,10 +193,12 @@ TEST_CASE("ParseLogLevel refuses unknown levels naming LOG_LEVEL", "[env][log]")
   }
 }
 
-TEST_CASE("ParseLogFormat accepts json, console and text", "[env][log]") {
+TEST_CASE("ParseLogFormat accepts json, console and text in any case", "[env][log]") {
   using jobqueue::core::LogFormat;
   using jobqueue::core::ParseLogFormat;
   CHECK(ParseLogFormat("json") == LogFormat::kJson);
+  CHECK(ParseLogFormat("JSON") == LogFormat::kJson);
+  CHECK(ParseLogFormat("Console") == LogFormat::kConsole);
   CHECK(ParseLogFormat("console") == LogFormat::kConsole);
   CHECK(ParseLogFormat("text") == LogFormat::kConsole);
 }

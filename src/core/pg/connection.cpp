@@ -1,19 +1,42 @@
 #include "core/pg/connection.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include "core/errors.hpp"
+#include "core/log.hpp"
 #include "core/sql_catalog.hpp"
 
 namespace jobqueue::core::pg {
+namespace {
+
+// Server notices and warnings go to the log (debug), not raw to stderr
+// between JSON log lines, which is libpqxx's default.
+class LogNotices : public pqxx::errorhandler {
+ public:
+  explicit LogNotices(pqxx::connection_base& conn) : pqxx::errorhandler(conn) {}
+  bool operator()(const char message[]) noexcept override {
+    try {
+      std::string text(message);
+      while (!text.empty() && text.back() == '\n') text.pop_back();
+      spdlog::debug("{}", LogFields("database notice", {{"notice", text}}));
+    } catch (...) {
+    }
+    return false;  // handled: do not print it as well
+  }
+};
+
+}  // namespace
 
 Connection::Connection(std::string dsn) : dsn_(std::move(dsn)) { Connect(); }
 
 Connection::~Connection() = default;
 
 void Connection::Connect() {
-  conn_.reset();
+  Drop();
   try {
     auto conn = std::make_unique<pqxx::connection>(dsn_);
     for (const auto& [name, sql] : Statements()) conn->prepare(name, sql);
+    notices_ = std::make_unique<LogNotices>(*conn);
     conn_ = std::move(conn);
   } catch (...) {
     RethrowTranslated();
@@ -25,7 +48,12 @@ pqxx::connection& Connection::Raw() {
   return *conn_;
 }
 
-void Connection::Reset() { conn_.reset(); }
+void Connection::Reset() { Drop(); }
+
+void Connection::Drop() {
+  notices_.reset();
+  conn_.reset();
+}
 
 bool Connection::IsOpen() const { return conn_ && conn_->is_open(); }
 
@@ -36,10 +64,10 @@ pqxx::result Connection::Guard(const std::function<pqxx::result()>& fn) {
   try {
     return fn();
   } catch (const pqxx::broken_connection&) {
-    conn_.reset();
+    Drop();
     RethrowTranslated();
   } catch (const pqxx::sql_error& e) {
-    if (IsConnectionState(e.sqlstate())) conn_.reset();
+    if (IsConnectionState(e.sqlstate())) Drop();
     RethrowTranslated();
   } catch (...) {
     RethrowTranslated();

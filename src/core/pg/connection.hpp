@@ -49,7 +49,9 @@ class Connection {
   void Connect();
 
   std::string dsn_;
+  void Drop();
   std::unique_ptr<pqxx::connection> conn_;
+  std::unique_ptr<pqxx::errorhandler> notices_;  // registered on conn_, dropped before it
 };
 
 // Call inside `catch (...)`: rethrows the current exception as a jobqueue

@@ -122,6 +122,75 @@ FROM unnest($1::bigint[], $2::uuid[]) WITH ORDINALITY AS c(id, token, ord)
 WHERE j.id = c.id AND j.lease_token = c.token AND j.state = 'running'
 RETURNING j.id;
 
+-- name: complete_and_claim_jobs
+-- One round trip for a busy worker: completes the jobs in $1 (bigint[]) whose
+-- lease token is still the one in $2 (uuid[]), with results $3 (jsonb array
+-- or NULL), exactly as complete_jobs, and in the same statement leases up to
+-- $4 due jobs from queues $5 (text[]) for worker $6 for $7 seconds, exactly
+-- as claim_jobs ($4 = 0 claims nothing). The two touch disjoint rows (running
+-- vs queued). Returns the claimed jobs in claim order (completed = false),
+-- then one row per completed id (completed = true, other columns NULL).
+WITH completed AS (
+  UPDATE jobqueue.jobs AS j
+  SET state = 'succeeded',
+      result = nullif($3::jsonb -> (c.ord::integer - 1), 'null'::jsonb),
+      finished_at = now(),
+      lease_token = NULL,
+      lease_expires_at = NULL
+  FROM unnest($1::bigint[], $2::uuid[]) WITH ORDINALITY AS c(id, token, ord)
+  WHERE j.id = c.id AND j.lease_token = c.token AND j.state = 'running'
+  RETURNING j.id
+),
+candidates AS (
+  SELECT c.id, c.priority, c.run_at
+  FROM (SELECT DISTINCT unnest($5::text[])) AS q(name)
+  CROSS JOIN LATERAL (
+    SELECT id, priority, run_at FROM jobqueue.jobs
+    WHERE state = 'queued' AND queue = q.name AND run_at <= now()
+    ORDER BY priority, run_at, id
+    LIMIT $4
+    FOR UPDATE SKIP LOCKED
+  ) AS c
+),
+due AS (
+  SELECT id FROM candidates ORDER BY priority, run_at, id LIMIT $4
+),
+claimed AS (
+  UPDATE jobqueue.jobs AS j
+  SET state = 'running',
+      attempts = j.attempts + 1,
+      lease_owner = $6,
+      lease_token = gen_random_uuid(),
+      lease_expires_at = now() + make_interval(secs => $7::float8),
+      started_at = now()
+  FROM due
+  WHERE j.id = due.id
+  RETURNING j.id, j.queue, j.kind, j.payload, j.priority, j.run_at, j.attempts,
+            j.max_attempts, j.lease_token, j.lease_expires_at
+)
+SELECT false AS completed, id, queue, kind, payload, priority, run_at, attempts,
+       max_attempts, lease_token, lease_expires_at
+FROM claimed
+UNION ALL
+SELECT true, id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+FROM completed
+ORDER BY completed, priority, run_at, id;
+
+-- name: release_jobs
+-- Hands back, unstarted, the jobs in $1 (bigint[]) still leased under the
+-- tokens in $2 (uuid[]): queued again at once, the attempt the claim counted
+-- taken back, the lease cleared. For a worker that claimed jobs it will not
+-- run (it is shutting down). Returns the ids released.
+UPDATE jobqueue.jobs AS j
+SET state = 'queued',
+    attempts = greatest(j.attempts - 1, 0),
+    lease_token = NULL,
+    lease_expires_at = NULL,
+    started_at = NULL
+FROM unnest($1::bigint[], $2::uuid[]) AS r(id, token)
+WHERE j.id = r.id AND j.lease_token = r.token AND j.state = 'running'
+RETURNING j.id;
+
 -- name: fail_job
 -- Records a failed attempt of job $1 under lease token $2 with error $3.
 -- $4 true: permanent, the job is dead at once. Otherwise it is queued again

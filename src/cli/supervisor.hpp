@@ -1,0 +1,56 @@
+#pragma once
+// Supervisor: the child processes of `jobqueue dev` (workers, reaper, later
+// the API). Each child runs in its own process group, so a Ctrl-C in the
+// terminal reaches only `jobqueue dev`, which then stops the children with
+// one SIGTERM each (a second signal would make a worker exit undrained).
+// Their output is forwarded line by line, prefixed with their name. A child
+// that exits on its own is restarted after a pause. Owned by Dev(); the
+// destructor kills whatever still runs.
+#include <sys/types.h>
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace jobqueue::cli {
+
+struct ChildSpec {
+  std::string name;                        // log prefix
+  std::string path;                        // executable
+  std::map<std::string, std::string> env;  // added to this process's environment
+};
+
+class Supervisor {
+ public:
+  Supervisor() = default;
+  ~Supervisor();
+  Supervisor(const Supervisor&) = delete;
+  Supervisor& operator=(const Supervisor&) = delete;
+
+  void Start(const ChildSpec& spec);
+  // Reaps children that exited, reports them and restarts them (at most once
+  // per `pause`). Call periodically.
+  void Check(std::chrono::seconds pause = std::chrono::seconds(2));
+  // SIGTERM to every child, wait up to `grace` for all, then SIGKILL.
+  void StopAll(std::chrono::seconds grace);
+
+ private:
+  struct Child {
+    ChildSpec spec;
+    pid_t pid = -1;
+    std::thread forwarder;
+    std::chrono::steady_clock::time_point started;
+  };
+  void Launch(Child& child);
+
+  std::vector<std::unique_ptr<Child>> children_;
+};
+
+// Prints a line to stdout with a name prefix; thread-safe.
+void PrintPrefixed(const std::string& name, const std::string& line);
+
+}  // namespace jobqueue::cli

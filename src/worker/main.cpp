@@ -1,0 +1,126 @@
+// jobqueue-worker: reads its configuration from the environment, serves
+// /health and /metrics, runs the Worker until SIGTERM/SIGINT has drained it.
+// Exit codes: 0 drained, 1 second signal or runtime failure, 2 bad configuration.
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <iostream>
+
+#include <spdlog/spdlog.h>
+
+#include "core/env.hpp"
+#include "core/errors.hpp"
+#include "core/log.hpp"
+#include "core/metrics.hpp"
+#include "core/ops_server.hpp"
+#include "core/shutdown_signals.hpp"
+#include "worker/handlers.hpp"
+#include "worker/worker.hpp"
+
+namespace {
+
+using jobqueue::core::Env;
+
+std::string DefaultWorkerId() {
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) != 0 || !host[0]) return "worker-" + std::to_string(getpid());
+  return std::string(host) + "-" + std::to_string(getpid());
+}
+
+struct Config {
+  jobqueue::worker::WorkerOptions worker;
+  int metrics_port = 9090;  // WORKER_METRICS_PORT; 0: any free port
+  jobqueue::core::LogConfig log;
+};
+
+Config ReadConfig(const Env& env) {
+  Config c;
+  auto& w = c.worker;
+  w.dsn = env.String("DATABASE_URL", "");
+  // The pod name on Kubernetes; recorded as lease_owner and in every log line.
+  w.worker_id = env.String("WORKER_ID", env.String("HOSTNAME", DefaultWorkerId()));
+  w.queues = env.List("WORKER_QUEUES", {"default"});
+  w.concurrency = static_cast<int>(env.Int("WORKER_CONCURRENCY", 10, 1, 1024));
+  w.batch_size = static_cast<int>(env.Int("WORKER_BATCH_SIZE", 10, 1, 1000));
+  // Enough sessions that claims for every executor can be on the wire at
+  // once (a claim takes at most a batch), at most 4.
+  const int lanes = (w.concurrency + w.batch_size - 1) / w.batch_size;
+  w.connections = static_cast<int>(env.Int("WORKER_CONNECTIONS", std::min(4, lanes), 1, 64));
+  w.poll_interval_seconds = env.Double("WORKER_POLL_INTERVAL_SECONDS", 1.0, 0.01, 3600);
+  w.lease_seconds = env.Double("WORKER_LEASE_DURATION_SECONDS", 300, 0.5, 86400);
+  w.heartbeat_seconds = env.Double("WORKER_HEARTBEAT_SECONDS", w.lease_seconds / 3, 0.05, 86400);
+  w.job_timeout_seconds = env.Double("WORKER_JOB_TIMEOUT_SECONDS", 300, 0.01, 7 * 86400);
+  w.shutdown_grace_seconds = env.Double("WORKER_SHUTDOWN_GRACE_SECONDS", 25, 0, 3600);
+  c.metrics_port = static_cast<int>(env.Int("WORKER_METRICS_PORT", 9090, 0, 65535));
+  c.log.level = env.String("LOG_LEVEL", "info");
+  c.log.format = jobqueue::core::ParseLogFormat(env.String("LOG_FORMAT", "json"));
+  c.log.component = "worker";
+  return c;
+}
+
+}  // namespace
+
+int main() {
+  jobqueue::core::ShutdownSignals signals;  // first: every thread inherits the mask
+  Config config;
+  try {
+    config = ReadConfig(Env());
+    jobqueue::core::InitLogging(config.log);
+  } catch (const jobqueue::ConfigError& e) {
+    std::cerr << "jobqueue-worker: configuration: " << e.what() << "\n";
+    return 2;
+  }
+  const auto& w = config.worker;
+  if (w.heartbeat_seconds >= w.lease_seconds) {
+    spdlog::warn("{}", jobqueue::core::LogFields(
+                           "WORKER_HEARTBEAT_SECONDS is not below the lease: leases will lapse "
+                           "while jobs run",
+                           {{"heartbeat_seconds", w.heartbeat_seconds}, {"lease_seconds", w.lease_seconds}}));
+  }
+
+  jobqueue::core::Metrics metrics;
+  jobqueue::worker::HandlerRegistry handlers;
+  jobqueue::worker::RegisterBuiltinHandlers(handlers);
+  jobqueue::worker::Worker worker(w, handlers, &metrics);
+
+  jobqueue::core::OpsServer ops(metrics, [&worker] { return worker.Health(); });
+  try {
+    ops.Start(config.metrics_port);
+  } catch (const jobqueue::ConfigError& e) {
+    std::cerr << "jobqueue-worker: WORKER_METRICS_PORT: " << e.what() << "\n";
+    return 2;
+  }
+  signals.Start(
+      [&](int sig) {
+        spdlog::info("{}", jobqueue::core::LogFields("signal received; draining",
+                                                     {{"worker_id", w.worker_id}, {"signal", sig}}));
+        worker.Stop();
+      },
+      [&](int sig) {
+        spdlog::warn("{}", jobqueue::core::LogFields("second signal; exiting now, leases will expire",
+                                                     {{"worker_id", w.worker_id}, {"signal", sig}}));
+        spdlog::default_logger()->flush();
+        _exit(1);
+      });
+
+  spdlog::info("{}", jobqueue::core::LogFields(
+                         "worker started",
+                         {{"worker_id", w.worker_id}, {"queues", w.queues}, {"concurrency", w.concurrency},
+                          {"batch_size", w.batch_size}, {"connections", w.connections}, {"lease_seconds", w.lease_seconds},
+                          {"heartbeat_seconds", w.heartbeat_seconds},
+                          {"poll_interval_seconds", w.poll_interval_seconds},
+                          {"metrics_port", ops.port()}}));
+  const bool clean = worker.Run();
+  const auto stats = worker.Stats();
+  spdlog::info("{}", jobqueue::core::LogFields(
+                         "worker stopped",
+                         {{"worker_id", w.worker_id}, {"jobs_succeeded", stats.succeeded},
+                          {"jobs_failed", stats.failed}, {"leases_lost", stats.lease_lost},
+                          {"jobs_released", stats.released},
+                          {"first_job_started_at", stats.first_started_at}}));
+  ops.Stop();
+  spdlog::default_logger()->flush();
+  if (!clean) _exit(0);  // a handler ignored cancellation: do not unwind under it
+  return 0;
+}
