@@ -20,54 +20,10 @@ QUEUE=bench
 # ---------------------------------------------------------------------------
 # Inside the cluster (re-invoked by pg_virtualenv with PG* variables set).
 
-# Text of statement `-- name: $1` in jobs.sql: comment-only and blank lines
-# dropped, trailing semicolon removed.
-statement() {
-  awk -v want="-- name: $1" '
-    /^-- name: / { on = ($0 == want); next }
-    on && !/^[ \t]*--/ && NF { print }
-  ' "$SQL_FILE" | sed '$ s/;[ \t]*$//'
-}
-
-# One pgbench transaction = one claim + one complete, like one loop of
-# core_bench. pgbench cannot pass rows between commands, so the claim's rows
-# are folded into two array texts and \gset into :ids and :toks. The claim is
-# a data-modifying WITH, which Postgres only allows at the top level (it
-# cannot be wrapped as a subquery), so its final SELECT becomes one more CTE
-# and the aggregate goes on top. $5 (now) and $3 (results) are NULL, as the
-# Queue passes them.
-write_pgbench_script() {
-  local claim complete
-  claim=$(statement claim_jobs)
-  complete=$(statement complete_jobs)
-  [[ $claim == WITH* && -n $complete ]] || { echo "core.sh: unexpected claim_jobs/complete_jobs text" >&2; exit 1; }
-  {
-    printf '%s\n' "$claim" | awk '
-      { line[NR] = $0; if ($0 ~ /^SELECT/) last = NR }
-      END {
-        if (!last) exit 1
-        for (i = 1; i < last; i++) print line[i]
-        print ", claim_rows AS ("
-        for (i = last; i <= NR; i++) print line[i]
-        print ")"
-        print "SELECT coalesce(array_agg(id), (ARRAY[])::bigint[])::text AS ids,"
-        print "       coalesce(array_agg(lease_token), (ARRAY[])::uuid[])::text AS toks"
-        print "FROM claim_rows"
-        print "\\gset"
-      }' | sed 's/\$1/:queues/g; s/\$2/:batch/g; s/\$3/:worker/g; s/\$4/:lease/g; s/\$5/NULL/g'
-    printf '%s;\n' "$complete" | sed 's/\$1/:ids/g; s/\$2/:toks/g; s/\$3/NULL/g'
-  } >"$1"
-}
-
-median() {  # numbers on stdin -> median
-  sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-
-json_field() {  # json_field NAME JSON_LINE
-  sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p" <<<"$2"
-}
-
-sql() { psql -X -At -v ON_ERROR_STOP=1 -c "$1"; }
+# statement, write_pgbench_script, pgbench_ceiling, median, json_field, sql
+JOBS_SQL=$SQL_FILE
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 
 inside() {
   local bench=$BUILD_DIR/bench/jobqueue_core_bench
@@ -78,7 +34,7 @@ inside() {
   "$BUILD_DIR/jobqueue" migrate >&2
   write_pgbench_script "$tmp/claim_complete.sql"
 
-  local rows="" k b r n t line enq proc ceil out tps xacts succeeded left
+  local rows="" k b r n t line enq proc ceil out succeeded
   for k in $THREADS; do
     for b in $BATCHES; do
       n=$JOBS; ((b == 1)) && n=$JOBS_B1
@@ -95,16 +51,10 @@ inside() {
 
         # Same starting state as core_bench: n queued jobs, vacuumed, checkpointed.
         "$bench" --jobs "$n" --queue "$QUEUE" --mode enqueue
-        out=$(pgbench -n -M prepared -c "$k" -j "$k" -t "$t" -f "$tmp/claim_complete.sql" \
-          -D "queues={$QUEUE}" -D "batch=$b" -D worker=pgbench -D lease=300 2>&1) ||
-          { echo "$out" >&2; exit 1; }
-        tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time).*/\1/p' <<<"$out")
-        xacts=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' <<<"$out")
-        succeeded=$(sql "SELECT count(*) FROM jobqueue.jobs WHERE queue = '$QUEUE' AND state = 'succeeded'")
-        left=$(sql "SELECT count(*) FROM jobqueue.jobs WHERE queue = '$QUEUE' AND state = 'running'")
-        ((left == 0)) || { echo "core.sh: pgbench left $left jobs running" >&2; exit 1; }
         # Elapsed = transactions / tps, connection setup excluded as in core_bench.
-        awk -v d="$succeeded" -v x="$xacts" -v tps="$tps" 'BEGIN { printf "%.1f\n", d / (x / tps) }' >>"$tmp/ceil"
+        out=$(pgbench_ceiling "$tmp/claim_complete.sql" "$QUEUE" "$k" "$b" "$t")
+        read -r ceil succeeded <<<"$out"
+        echo "$ceil" >>"$tmp/ceil"
         echo "core.sh: K=$k B=$b run $r/$RUNS: $line pgbench_jobs_per_s=$(tail -1 "$tmp/ceil") ($succeeded/$n done)" >&2
       done
       enq=$(median <"$tmp/enq"); proc=$(median <"$tmp/proc"); ceil=$(median <"$tmp/ceil")
