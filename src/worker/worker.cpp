@@ -359,6 +359,7 @@ void Worker::WriteAndClaim(core::Queue& queue, Round& round) {
     auto out = queue.CompleteAndClaim(leases, results, request);
 
     std::int64_t done = 0, lost = 0;
+    bool wake_executor = false;
     for (std::size_t i = 0; i < round.successes.size(); ++i) {
       const auto& s = round.successes[i];
       if (out.completed[i] == core::WriteResult::kDone) {
@@ -392,8 +393,9 @@ void Worker::WriteAndClaim(core::Queue& queue, Round& round) {
         ready_.push_back(std::move(task));
       }
       if (metrics_) metrics_->SetJobsRunning(static_cast<double>(held_.size()));
+      wake_executor = !out.claimed.empty() && WakeOneExecutor();
     }
-    for (std::size_t i = 0; i < out.claimed.size(); ++i) exec_cv_.notify_one();
+    if (wake_executor) exec_cv_.notify_one();
     round.successes.clear();
     round.claim = 0;
   }
@@ -439,36 +441,55 @@ void Worker::HeartbeatLeases(core::Queue& queue) {
   if (metrics_) metrics_->LeasesLost(static_cast<double>(lost.size()));
 }
 
+bool Worker::WakeOneExecutor() {
+  // One wake-up at a time: the woken executor takes a job and, if more are
+  // waiting, wakes the next. Short jobs are then run by the few executors
+  // already awake instead of costing a futex wake and a context switch each
+  // (which, for no-op jobs, cost more than the jobs); long jobs still fan out
+  // to every free executor within a few wake-up latencies.
+  if (ready_.empty() || sleeping_executors_ == 0 || wakes_in_flight_ > 0) return false;
+  ++wakes_in_flight_;
+  return true;
+}
+
 void Worker::ExecutorLoop() {
+  std::unique_lock<std::mutex> lk(mu_);
   for (;;) {
-    std::shared_ptr<Task> task;
-    {
-      std::unique_lock<std::mutex> lk(mu_);
-      exec_cv_.wait(lk, [this] { return !ready_.empty() || exiting_; });
-      if (ready_.empty()) return;
-      task = ready_.front();
-      ready_.pop_front();
-      task->started = true;
-      task->started_at = Clock::now();
-      ++busy_;
-      if (stats_.first_started_at == 0) stats_.first_started_at = UnixNow();
+    while (ready_.empty() && !exiting_) {
+      ++sleeping_executors_;
+      exec_cv_.wait(lk);
+      --sleeping_executors_;
+      if (wakes_in_flight_ > 0) --wakes_in_flight_;
     }
+    if (ready_.empty()) return;  // exiting
+    std::shared_ptr<Task> task = ready_.front();
+    ready_.pop_front();
+    task->started = true;
+    task->started_at = Clock::now();
+    ++busy_;
+    if (stats_.first_started_at == 0) stats_.first_started_at = UnixNow();
+    const bool wake_next = WakeOneExecutor();
+    lk.unlock();
+    if (wake_next) exec_cv_.notify_one();
+
     const auto started = Clock::now();
     HandlerOutcome outcome = RunHandler(*task);
     const double seconds = Since(started);
-    bool wake;
-    {
-      std::lock_guard<std::mutex> lk(mu_);
-      --busy_;
-      if (!task->given_up) finished_.push_back({task, std::move(outcome), seconds, Clock::now()});
-      // Waking a dispatcher per finished job costs more than the job when
-      // jobs are short: wake it for the first one (it starts the flush
-      // timer), once enough are waiting, and when the last executor idles.
-      const auto waiting = finished_.size() + pending_successes_.size();
-      wake = waiting == 1 || static_cast<int>(waiting) >= WakeThreshold() || busy_ == 0 || !backlog_ ||
-             stopping_;
+
+    lk.lock();
+    --busy_;
+    if (!task->given_up) finished_.push_back({task, std::move(outcome), seconds, Clock::now()});
+    // Waking a dispatcher per finished job costs more than the job when
+    // jobs are short: wake it for the first one (it starts the flush
+    // timer), once enough are waiting, and when the last executor idles.
+    const auto waiting = finished_.size() + pending_successes_.size();
+    const bool wake = waiting == 1 || static_cast<int>(waiting) >= WakeThreshold() || busy_ == 0 ||
+                      !backlog_ || stopping_;
+    if (wake) {
+      lk.unlock();
+      dispatch_cv_.notify_one();
+      lk.lock();
     }
-    if (wake) dispatch_cv_.notify_one();
   }
 }
 

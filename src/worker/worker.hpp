@@ -125,6 +125,9 @@ class Worker {
   void WriteAndClaim(core::Queue& queue, Round& round);
   void HeartbeatLeases(core::Queue& queue);
   int WakeThreshold() const;
+  // True when an executor should be woken for the ready jobs (and counts
+  // that wake-up as on its way). mu_ held; notify after unlocking.
+  bool WakeOneExecutor();
   void Requeue(Round& round);                                          // mu_ held
   void GiveUp(const std::shared_ptr<Task>& task, const std::string& reason);  // mu_ held
 
@@ -143,6 +146,8 @@ class Worker {
   std::vector<PendingFailure> pending_failures_;
   std::vector<Finished> pending_successes_;
   int busy_ = 0;              // executors running a handler
+  int sleeping_executors_ = 0;  // executors waiting on exec_cv_
+  int wakes_in_flight_ = 0;     // executors notified, not yet awake
   int claims_in_flight_ = 0;  // executors reserved by claims on the wire
   int rounds_in_flight_ = 0;
   bool notified_ = false;

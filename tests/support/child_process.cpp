@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -97,6 +98,18 @@ std::string ChildProcess::Log() const {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+bool ExitedCleanly(ChildProcess& process, std::chrono::milliseconds timeout) {
+  const auto status = process.Wait(timeout);
+  if (status == 0) return true;
+  const std::string log = process.Log();
+  const std::size_t keep = 6000;
+  std::cerr << "process " << process.pid() << " "
+            << (status ? "exited with status " + std::to_string(*status) : std::string("is still running"))
+            << "; the end of its log:\n"
+            << (log.size() > keep ? log.substr(log.size() - keep) : log) << "\n";
+  return false;
 }
 
 int HttpGet(int port, const std::string& path, std::string* body) {

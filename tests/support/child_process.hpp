@@ -38,6 +38,11 @@ class ChildProcess {
   std::string log_path_;
 };
 
+// Waits up to `timeout` for the process to exit with code 0. Otherwise prints
+// its exit status (or "still running") and the end of its log to stderr, so a
+// failed drain can be read off the test output, and returns false.
+bool ExitedCleanly(ChildProcess& process, std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
 // GET http://127.0.0.1:port/path with a short timeout. Returns the status
 // code and fills *body; -1 when nothing answered.
 int HttpGet(int port, const std::string& path, std::string* body = nullptr);

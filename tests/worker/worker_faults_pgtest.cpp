@@ -257,8 +257,8 @@ TEST_CASE("jobs of a worker killed with SIGKILL come back after the lease and co
 
   b.process->Signal(SIGTERM);
   reaper.process->Signal(SIGTERM);
-  CHECK(b.process->Wait(seconds(10)) == 0);
-  CHECK(reaper.process->Wait(seconds(10)) == 0);
+  CHECK(ExitedCleanly(*b.process));
+  CHECK(ExitedCleanly(*reaper.process));
 }
 
 TEST_CASE("SIGTERM lets running jobs finish and leaves the rest queued with exit code 0", "[pg][worker][faults]") {
@@ -272,7 +272,7 @@ TEST_CASE("SIGTERM lets running jobs finish and leaves the rest queued with exit
   const std::string in_flight = IdList(db, "state = 'running'");
   w.process->Signal(SIGTERM);
   const auto signalled = std::chrono::steady_clock::now();
-  REQUIRE(w.process->Wait(seconds(10)) == 0);
+  REQUIRE(ExitedCleanly(*w.process));
   INFO("drain took " << SecondsSince(signalled) << " s");
   INFO(w.process->Log());
 
@@ -307,7 +307,7 @@ TEST_CASE("SIGTERM hands jobs claimed but not yet started back with their attemp
                     {{"WORKER_CONCURRENCY", "32"}, {"WORKER_BATCH_SIZE", "8"}, {"WORKER_CONNECTIONS", "4"}});
     REQUIRE(WaitFor([&] { return Count(db, "state = 'succeeded'") >= 300; }, 10000));
     w.process->Signal(SIGTERM);
-    REQUIRE(w.process->Wait(seconds(10)) == 0);
+    REQUIRE(ExitedCleanly(*w.process));
 
     const auto stopped = LogLines(*w.process, "worker stopped");
     REQUIRE(stopped.size() == 1);
@@ -450,8 +450,8 @@ TEST_CASE("two workers ride out a PostgreSQL stop and start without losing or re
   CHECK(b.DatabaseUp());
   a.process->Signal(SIGTERM);
   b.process->Signal(SIGTERM);
-  CHECK(a.process->Wait(seconds(10)) == 0);
-  CHECK(b.process->Wait(seconds(10)) == 0);
+  CHECK(ExitedCleanly(*a.process));
+  CHECK(ExitedCleanly(*b.process));
 }
 
 TEST_CASE("heartbeats keep a lease shorter than the job and it completes on its first attempt",
@@ -627,7 +627,7 @@ TEST_CASE("four worker processes racing over 2000 jobs complete each exactly onc
     w->process->Signal(SIGTERM);
   }
   for (auto& w : workers) {
-    CHECK(w->process->Wait(seconds(10)) == 0);
+    CHECK(ExitedCleanly(*w->process));
     CHECK_FALSE(w->LogHas("lease lost"));
   }
 }
