@@ -1,5 +1,7 @@
 #include "core/metrics.hpp"
 
+#include <map>
+
 #include <prometheus/text_serializer.h>
 
 namespace jobqueue::core {
@@ -9,6 +11,8 @@ const prometheus::Histogram::BucketBoundaries kJobSeconds = {
     0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900};
 const prometheus::Histogram::BucketBoundaries kClaimSeconds = {
     0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1};
+const prometheus::Histogram::BucketBoundaries kRequestSeconds = {
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 
 }  // namespace
 
@@ -72,6 +76,14 @@ Metrics::Metrics()
       reaper_leader_(prometheus::BuildGauge()
                          .Name("reaper_leader")
                          .Help("1 while this reaper holds the leader lock")
+                         .Register(*registry_)),
+      http_requests_(prometheus::BuildCounter()
+                         .Name("http_requests_total")
+                         .Help("REST API requests answered, by method, route template and status")
+                         .Register(*registry_)),
+      http_duration_(prometheus::BuildHistogram()
+                         .Name("http_request_duration_seconds")
+                         .Help("REST API time from a parsed request to its answer, by method, route template and status")
                          .Register(*registry_)) {}
 
 void Metrics::JobCreated(const std::string& queue, const std::string& kind) {
@@ -103,6 +115,14 @@ void Metrics::LeasesLost(double count) { leases_lost_.Add({}).Increment(count); 
 void Metrics::SetJobsRunning(double jobs) { jobs_running_.Add({}).Set(jobs); }
 void Metrics::ReaperPass(double seconds) { reaper_pass_.Add({}, kJobSeconds).Observe(seconds); }
 void Metrics::SetReaperLeader(bool leader) { reaper_leader_.Add({}).Set(leader ? 1 : 0); }
+
+void Metrics::ApiRequest(const std::string& method, const std::string& route, int status,
+                         double seconds) {
+  const std::map<std::string, std::string> labels = {
+      {"method", method}, {"route", route}, {"status", std::to_string(status)}};
+  http_requests_.Add(labels).Increment();
+  http_duration_.Add(labels, kRequestSeconds).Observe(seconds);
+}
 
 void Metrics::SetQueueDepth(const std::string& queue, double depth) {
   queue_depth_.Add({{"queue", queue}}).Set(depth);

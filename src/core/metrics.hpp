@@ -33,6 +33,9 @@ class Metrics {
   void SetJobsRunning(double jobs);
   void ReaperPass(double seconds);
   void SetReaperLeader(bool leader);
+  // REST API: one finished request, by method, route template (never the raw
+  // path: ids would explode the label set) and status code.
+  void ApiRequest(const std::string& method, const std::string& route, int status, double seconds);
 
   // Prometheus text exposition format of everything registered.
   std::string Serialize() const;
@@ -54,6 +57,8 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& jobs_running_;
   prometheus::Family<prometheus::Histogram>& reaper_pass_;
   prometheus::Family<prometheus::Gauge>& reaper_leader_;
+  prometheus::Family<prometheus::Counter>& http_requests_;
+  prometheus::Family<prometheus::Histogram>& http_duration_;
 };
 
 }  // namespace jobqueue::core

@@ -1,0 +1,30 @@
+#pragma once
+// ApiConfig: everything jobqueue-api can be told, with its defaults. main()
+// fills it from the environment (ReadApiConfig); tests fill it directly.
+#include <cstddef>
+#include <string>
+
+#include "core/env.hpp"
+#include "core/log.hpp"
+
+namespace jobqueue::api {
+
+struct ApiConfig {
+  std::string dsn;                 // DATABASE_URL; empty: libpq's PG* variables
+  std::string bind_address = "0.0.0.0";  // API_BIND_ADDRESS; tests use 127.0.0.1
+  int port = 8080;                 // API_PORT; 0: any free port (see ApiServer::port())
+  std::string secret_key;          // API_SECRET_KEY; non-empty: /v1 needs "Authorization: Bearer <key>"
+  int db_pool_size = 8;            // API_DB_POOL_SIZE: sessions, and threads running database work
+  double db_wait_seconds = 5;      // API_DB_WAIT_SECONDS: longest a request waits for a session; then 503
+  int threads = 2;                 // API_THREADS: HTTP threads (parsing, validation, answers)
+  std::size_t max_body_bytes = 1 << 20;  // API_MAX_BODY_BYTES: larger bodies get 413 unread
+  int max_batch_jobs = 1000;       // API_MAX_BATCH_JOBS: most jobs in one POST /v1/jobs/batch
+  double depth_refresh_seconds = 5;  // API_DEPTH_REFRESH_SECONDS: job_queue_depth read at most this often
+  bool access_log = true;          // one log line per request (info level)
+  core::LogConfig log;             // LOG_LEVEL, LOG_FORMAT (json by default)
+};
+
+// Reads the variables named above. Throws ConfigError naming the variable.
+ApiConfig ReadApiConfig(const core::Env& env);
+
+}  // namespace jobqueue::api

@@ -1,0 +1,53 @@
+#include "api/api_error.hpp"
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "core/errors.hpp"
+#include "core/log.hpp"
+
+namespace jobqueue::api {
+
+ApiError ErrorFor(const std::exception_ptr& error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const HttpError& e) {
+    return e.error();
+  } catch (const InvalidArgument& e) {
+    return {400, "invalid_argument", e.what(), e.field()};
+  } catch (const NotFound& e) {
+    return {404, "not_found", e.what(), ""};
+  } catch (const Conflict& e) {
+    return {409, "conflict", e.what(), ""};
+  } catch (const Transient& e) {
+    spdlog::warn("{}", core::LogFields("database unavailable", {{"error", e.what()}}));
+    return {503, "database_unavailable", "the database is unavailable; retry later", ""};
+  } catch (const SchemaMismatch& e) {
+    spdlog::error("{}", core::LogFields("schema mismatch", {{"error", e.what()}}));
+    return {503, "schema_mismatch", "the database schema does not match this server", ""};
+  } catch (const Error& e) {
+    // An unmigrated (or older) schema shows up as a missing schema,
+    // relation, function or column: the same answer as /ready gives.
+    const std::string what = e.what();
+    for (const char* state : {"(3F000)", "(42P01)", "(42883)", "(42703)"}) {
+      if (what.rfind(std::string("database error ") + state, 0) == 0) {
+        spdlog::error("{}", core::LogFields("schema mismatch", {{"error", what}}));
+        return {503, "schema_mismatch", "the database schema does not match this server (run jobqueue migrate)", ""};
+      }
+    }
+    spdlog::error("{}", core::LogFields("internal error", {{"error", what}}));
+  } catch (const std::exception& e) {
+    spdlog::error("{}", core::LogFields("internal error", {{"error", e.what()}}));
+  } catch (...) {
+    spdlog::error("{}", core::LogFields("internal error", {{"error", "unknown exception"}}));
+  }
+  return {500, "internal", "internal error", ""};
+}
+
+std::string ErrorBody(const ApiError& error) {
+  nlohmann::ordered_json inner = {{"code", error.code}, {"message", error.message}};
+  if (!error.field.empty()) inner["field"] = error.field;
+  return nlohmann::ordered_json{{"error", inner}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+}  // namespace jobqueue::api

@@ -1,0 +1,53 @@
+#pragma once
+// JobListing: the read side the REST API needs beyond Queue::Get: many jobs
+// by id in one statement, a keyset-paginated page of jobs (newest first) and
+// the due depth per queue for the job_queue_depth gauge. Timestamps of the
+// Jobs it returns are RFC 3339 in UTC ("2026-11-23T15:35:01.123456Z").
+// Uses a Connection it does not own; like the Connection, one thread at a time.
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/job.hpp"
+#include "core/pg/connection.hpp"
+
+namespace jobqueue::core {
+
+// Which jobs a page holds. Unset filters match everything.
+struct JobFilter {
+  std::optional<JobState> state;
+  std::optional<std::string> queue;
+  std::optional<std::string> kind;
+  std::optional<JobId> before_id;  // only jobs with a smaller id (the cursor)
+  int limit = 50;                  // 1..1000
+};
+
+struct JobPage {
+  std::vector<Job> jobs;          // newest first
+  std::optional<JobId> next;      // pass as before_id for the next page; unset: no more
+};
+
+class JobListing {
+ public:
+  explicit JobListing(pg::Connection& conn) : conn_(conn) {}
+
+  std::optional<Job> Get(JobId id);
+  // The jobs that exist among `ids`, in the order of `ids`.
+  std::vector<Job> GetMany(const std::vector<JobId>& ids);
+  // One page. `next` is set only when more jobs match past this page, so a
+  // client stops when it is absent. Throws InvalidArgument for a limit out
+  // of range.
+  JobPage List(const JobFilter& filter);
+  // Due queued jobs per queue; queues with none due are absent.
+  std::map<std::string, std::int64_t> DueDepth();
+
+ private:
+  pg::Connection& conn_;
+};
+
+// A row of api_get_jobs / api_list_jobs as a Job.
+Job JobFromRow(const pqxx::row& row);
+
+}  // namespace jobqueue::core
