@@ -1,14 +1,19 @@
 // `jobqueue dev`: the whole system on one machine. A private PostgreSQL
-// (unless DATABASE_URL is set), migrated, then WORKER_REPLICAS workers and a
-// reaper as child processes with their logs prefixed, until Ctrl-C, which
-// drains the workers and stops PostgreSQL cleanly.
+// (unless DATABASE_URL is set), migrated, then the REST API (on API_PORT,
+// 8080), WORKER_REPLICAS workers and a reaper as child processes with their
+// logs prefixed, until Ctrl-C, which drains the workers and stops PostgreSQL
+// cleanly.
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <ctime>
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <thread>
 
 #include "cli/commands.hpp"
 #include "cli/supervisor.hpp"
@@ -29,6 +34,42 @@ std::string BinaryDir() {
   return ec ? "." : self.parent_path().string();
 }
 
+// True when nothing listens on `port` on any address (the API binds 0.0.0.0).
+bool PortFree(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  const int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);  // as the API does
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_ANY);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  const bool free = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  close(fd);
+  return free;
+}
+
+// True when GET /health on 127.0.0.1:port answers 200.
+bool ApiAnswers(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  timeval tv{1, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  bool ok = false;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+    const std::string request = "GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    char buf[32] = {};
+    ok = send(fd, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size()) &&
+         recv(fd, buf, sizeof buf - 1, 0) >= 12 && std::string(buf).rfind("HTTP/1.1 200", 0) == 0;
+  }
+  close(fd);
+  return ok;
+}
+
 }  // namespace
 
 int Dev(const std::vector<std::string>& args) {
@@ -44,9 +85,21 @@ int Dev(const std::vector<std::string>& args) {
 
   const int replicas = static_cast<int>(env.Int("WORKER_REPLICAS", 2, 0, 64));
   const std::string bin = env.String("JOBQUEUE_BIN_DIR", BinaryDir());
-  for (const char* name : {"jobqueue-worker", "jobqueue-reaper"}) {
+  for (const char* name : {"jobqueue-api", "jobqueue-worker", "jobqueue-reaper"}) {
     if (access((bin + "/" + name).c_str(), X_OK) != 0) {
       throw ConfigError("JOBQUEUE_BIN_DIR: no executable " + bin + "/" + name + " (build it first)");
+    }
+  }
+
+  // The API's port: API_PORT (8080); 0 or a taken port means any free one,
+  // said out loud, so a second `jobqueue dev` or a busy 8080 still starts.
+  const int asked_port = static_cast<int>(env.Int("API_PORT", 8080, 0, 65535));
+  int api_port = asked_port;
+  if (api_port == 0 || !PortFree(api_port)) {
+    api_port = core::FreeLoopbackPort();
+    if (asked_port != 0) {
+      PrintPrefixed("dev", "port " + std::to_string(asked_port) + " is already in use; the API listens on " +
+                               std::to_string(api_port) + " instead (set API_PORT to choose)");
     }
   }
 
@@ -73,6 +126,10 @@ int Dev(const std::vector<std::string>& args) {
   std::map<std::string, std::string> common = {{"DATABASE_URL", dsn},
                                                {"LOG_FORMAT", env.String("LOG_FORMAT", "console")}};
   Supervisor children;
+  auto api_env = common;
+  api_env["HOSTNAME"] = "api";
+  api_env["API_PORT"] = std::to_string(api_port);
+  children.Start({"api", bin + "/jobqueue-api", api_env});
   for (int i = 1; i <= replicas; ++i) {
     auto worker_env = common;
     worker_env["HOSTNAME"] = "worker-" + std::to_string(i);
@@ -85,8 +142,22 @@ int Dev(const std::vector<std::string>& args) {
   reaper_env["REAPER_METRICS_PORT"] = std::to_string(core::FreeLoopbackPort());
   children.Start({"reaper", bin + "/jobqueue-reaper", reaper_env});
 
-  PrintPrefixed("dev", "ready: " + std::to_string(replicas) + " workers and a reaper on DATABASE_URL='" + dsn + "'");
-  PrintPrefixed("dev", "  psql '" + dsn + "' -c \"SELECT jobqueue.enqueue('sleep', '{\\\"seconds\\\": 1}')\"");
+  // Wait (a little) for the API, so that the lines below work when printed.
+  const auto api_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  while (!ApiAnswers(api_port) && std::chrono::steady_clock::now() < api_deadline) {
+    children.Check();
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  const std::string url = "http://127.0.0.1:" + std::to_string(api_port);
+  const std::string auth = env.String("API_SECRET_KEY", "").empty() ? "" : " -H \"Authorization: Bearer $API_SECRET_KEY\"";
+  PrintPrefixed("dev", "ready: API on " + url + ", " + std::to_string(replicas) +
+                           " workers and a reaper on DATABASE_URL='" + dsn + "'");
+  PrintPrefixed("dev", "  submit a job (prints it, keeps its id in $ID):");
+  PrintPrefixed("dev", "  ID=$(curl -s -X POST " + url + "/v1/jobs" + auth +
+                           " -H 'Content-Type: application/json' -d '{\"kind\":\"sleep\",\"payload\":{\"seconds\":1}}'"
+                           " | tee /dev/stderr | sed -E 's/^\\{\"id\":([0-9]+).*/\\1/'); echo");
+  PrintPrefixed("dev", "  read it back (succeeded after a second):");
+  PrintPrefixed("dev", "  curl -s " + url + "/v1/jobs/$ID" + auth + "; echo");
   PrintPrefixed("dev", "  psql '" + dsn + "' -c 'SELECT * FROM jobqueue.queue_depth'");
   PrintPrefixed("dev", std::string("Ctrl-C drains the workers") + (postgres ? " and stops PostgreSQL" : ""));
 
