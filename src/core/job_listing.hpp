@@ -47,7 +47,8 @@ class JobListing {
   pg::Connection& conn_;
 };
 
-// A row of api_get_jobs / api_list_jobs as a Job.
+// A row of get_job, api_get_jobs or api_list_jobs (every column of jobs
+// but lease_token) as a Job.
 Job JobFromRow(const pqxx::row& row);
 
 }  // namespace jobqueue::core

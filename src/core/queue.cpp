@@ -5,6 +5,7 @@
 #include <unordered_set>
 
 #include "core/errors.hpp"
+#include "core/job_listing.hpp"
 #include "core/metrics.hpp"
 
 namespace jobqueue::core {
@@ -54,11 +55,6 @@ std::string DumpJson(const nlohmann::json& value, const char* field) {
 
 const char* OrNull(const std::optional<std::string>& value) {
   return value ? value->c_str() : nullptr;
-}
-
-std::optional<std::string> OptionalText(const pqxx::field& f) {
-  if (f.is_null()) return std::nullopt;
-  return f.as<std::string>();
 }
 
 void ValidateName(const std::string& value, const char* field, std::size_t max_bytes) {
@@ -380,26 +376,7 @@ void Queue::Retry(JobId id) { CheckTransition(conn_.Exec("retry_job", id), id, "
 std::optional<Job> Queue::Get(JobId id) {
   const auto rows = conn_.Exec("get_job", id);
   if (rows.empty()) return std::nullopt;
-  const auto& row = rows[0];
-  Job job;
-  job.id = row["id"].as<JobId>();
-  job.queue = row["queue"].as<std::string>();
-  job.kind = row["kind"].as<std::string>();
-  job.payload = nlohmann::json::parse(row["payload"].c_str());
-  job.state = ParseJobState(row["state"].as<std::string>());
-  job.priority = row["priority"].as<int>();
-  job.run_at = row["run_at"].as<std::string>();
-  job.attempts = row["attempts"].as<int>();
-  job.max_attempts = row["max_attempts"].as<int>();
-  job.lease_owner = OptionalText(row["lease_owner"]);
-  job.lease_expires_at = OptionalText(row["lease_expires_at"]);
-  job.idempotency_key = OptionalText(row["idempotency_key"]);
-  job.last_error = OptionalText(row["last_error"]);
-  if (!row["result"].is_null()) job.result = nlohmann::json::parse(row["result"].c_str());
-  job.created_at = row["created_at"].as<std::string>();
-  job.started_at = OptionalText(row["started_at"]);
-  job.finished_at = OptionalText(row["finished_at"]);
-  return job;
+  return JobFromRow(rows[0]);
 }
 
 std::vector<QueueDepthRow> Queue::Depth() {

@@ -37,51 +37,6 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 using Env = std::map<std::string, std::string>;
 
-// GET http://127.0.0.1:port/path; the status code (-1: no answer), body in
-// *body. Unlike support's HttpGet it stops at Content-Length: the ops server
-// answers "Connection: Close" but leaves the socket open, so reading to EOF
-// would wait out the receive timeout on every call.
-int Get(int port, const std::string& path, std::string* body = nullptr) {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  struct Closer {
-    int fd;
-    ~Closer() { close(fd); }
-  } closer{fd};
-  timeval tv{2, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return -1;
-  const std::string request = "GET " + path + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
-  if (send(fd, request.data(), request.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(request.size())) return -1;
-  std::string response;
-  std::size_t header_end = std::string::npos;
-  long content_length = -1;
-  char buf[8192];
-  for (;;) {
-    if (header_end != std::string::npos && content_length >= 0 &&
-        response.size() >= header_end + 4 + static_cast<std::size_t>(content_length)) {
-      break;
-    }
-    const ssize_t n = recv(fd, buf, sizeof buf, 0);
-    if (n <= 0) break;
-    response.append(buf, static_cast<std::size_t>(n));
-    if (header_end == std::string::npos && (header_end = response.find("\r\n\r\n")) != std::string::npos) {
-      std::string head = response.substr(0, header_end);
-      for (auto& c : head) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      const auto at = head.find("\r\ncontent-length:");
-      if (at != std::string::npos) content_length = std::strtol(head.c_str() + at + 17, nullptr, 10);
-    }
-  }
-  if (response.rfind("HTTP/1.", 0) != 0 || response.size() < 12 || header_end == std::string::npos) return -1;
-  if (body) *body = response.substr(header_end + 4);
-  return std::atoi(response.c_str() + 9);
-}
-
 // A jobqueue-worker process with its own metrics port. Short polls by
 // default so tests that do not rely on NOTIFY stay fast.
 struct WorkerProcess {
@@ -104,13 +59,13 @@ struct WorkerProcess {
   // The /health body, or "" when nothing answered with 200.
   std::string Health() const {
     std::string body;
-    return Get(port, "/health", &body) == 200 ? body : "";
+    return HttpGet(port, "/health", &body) == 200 ? body : "";
   }
   bool DatabaseUp() const { return Health().find("\"database\":\"up\"") != std::string::npos; }
   bool DatabaseDown() const { return Health().find("\"database\":\"down\"") != std::string::npos; }
   std::string Metrics() const {
     std::string body;
-    return Get(port, "/metrics", &body) == 200 ? body : "";
+    return HttpGet(port, "/metrics", &body) == 200 ? body : "";
   }
   // Serving /health with a live session: its first claim went through.
   bool Ready() const { return DatabaseUp(); }
@@ -602,7 +557,7 @@ TEST_CASE("the worker answers /health and /metrics with its completion and lease
   CHECK(metrics.find("job_duration_seconds_count") != std::string::npos);
   CHECK(w.DatabaseUp());
   std::string body;
-  CHECK(Get(w.port, "/no-such-route", &body) == 404);
+  CHECK(HttpGet(w.port, "/no-such-route", &body) == 404);
 }
 
 TEST_CASE("four worker processes racing over 2000 jobs complete each exactly once", "[pg][worker][faults]") {
