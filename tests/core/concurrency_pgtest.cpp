@@ -12,6 +12,7 @@
 #include "support/pg_fixture.hpp"
 
 using namespace jobqueue;
+using jobqueue::testing::CountCompletions;
 using jobqueue::testing::MakeJob;
 using jobqueue::testing::TestDatabase;
 
@@ -19,13 +20,7 @@ TEST_CASE("racing workers complete every job exactly once", "[pg][concurrency]")
   constexpr int kJobs = 20000;
   constexpr int kWorkers = 8;
   TestDatabase db;
-  // Counts every transition into succeeded, whoever caused it.
-  db.Sql("CREATE TABLE public.completions (job_id bigint NOT NULL)");
-  db.Sql(R"(CREATE FUNCTION public.count_completion() RETURNS trigger LANGUAGE plpgsql AS $$
-            BEGIN INSERT INTO public.completions VALUES (NEW.id); RETURN NEW; END $$)");
-  db.Sql("CREATE TRIGGER count_completion AFTER UPDATE ON jobqueue.jobs FOR EACH ROW "
-         "WHEN (NEW.state = 'succeeded' AND OLD.state <> 'succeeded') "
-         "EXECUTE FUNCTION public.count_completion()");
+  CountCompletions(db);
   {
     core::pg::Connection conn(db.dsn());
     core::Queue queue(conn);

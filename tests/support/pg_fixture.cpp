@@ -167,6 +167,17 @@ core::NewJob MakeJob(const std::string& kind, nlohmann::json payload) {
   return job;
 }
 
+void CountCompletions(TestDatabase& db) {
+  db.Sql("CREATE TABLE public.completions (job_id bigint NOT NULL, at timestamptz NOT NULL DEFAULT now(), "
+         "owner text)");
+  db.Sql(R"(CREATE FUNCTION public.count_completion() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN INSERT INTO public.completions (job_id, owner) VALUES (NEW.id, NEW.lease_owner);
+            RETURN NEW; END $$)");
+  db.Sql("CREATE TRIGGER count_completion AFTER UPDATE ON jobqueue.jobs FOR EACH ROW "
+         "WHEN (NEW.state = 'succeeded' AND OLD.state <> 'succeeded') "
+         "EXECUTE FUNCTION public.count_completion()");
+}
+
 bool WaitFor(const std::function<bool()>& condition, int timeout_ms) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   while (std::chrono::steady_clock::now() < deadline) {

@@ -83,6 +83,11 @@ class TestDatabase {
 // Factory: a NewJob with defaults; tests set only the fields they are about.
 core::NewJob MakeJob(const std::string& kind = "noop", nlohmann::json payload = nlohmann::json::object());
 
+// Counts every transition into succeeded, whoever caused it: a trigger
+// appends (job_id, at, owner = lease_owner) to public.completions, so a test
+// can show no job completed twice.
+void CountCompletions(TestDatabase& db);
+
 // Polls `condition` every 10 ms until true or `timeout_ms` passes.
 bool WaitFor(const std::function<bool()>& condition, int timeout_ms);
 

@@ -89,17 +89,6 @@ struct ReaperProcess {
 
 // Counts every transition into succeeded in public.completions, whoever
 // caused it, so a test can tell "completed once" from "completed twice".
-void CountCompletions(TestDatabase& db) {
-  db.Sql("CREATE TABLE public.completions (job_id bigint NOT NULL, at timestamptz NOT NULL DEFAULT now(), "
-         "owner text)");
-  db.Sql(R"(CREATE FUNCTION public.count_completion() RETURNS trigger LANGUAGE plpgsql AS $$
-            BEGIN INSERT INTO public.completions (job_id, owner) VALUES (NEW.id, NEW.lease_owner);
-            RETURN NEW; END $$)");
-  db.Sql("CREATE TRIGGER count_completion AFTER UPDATE ON jobqueue.jobs FOR EACH ROW "
-         "WHEN (NEW.state = 'succeeded' AND OLD.state <> 'succeeded') "
-         "EXECUTE FUNCTION public.count_completion()");
-}
-
 // Ad-hoc SQL that rides out a connection the test server's restart broke:
 // TestDatabase reopens its session when the last one is closed.
 pqxx::result SqlRetrying(TestDatabase& db, const std::string& sql) {

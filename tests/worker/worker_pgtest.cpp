@@ -202,12 +202,7 @@ TEST_CASE("several in-process workers with several sessions complete every job e
           "[pg][worker][concurrency]") {
   constexpr int kJobs = 3000;
   TestDatabase db;
-  db.Sql("CREATE TABLE public.completions (job_id bigint NOT NULL)");
-  db.Sql(R"(CREATE FUNCTION public.count_completion() RETURNS trigger LANGUAGE plpgsql AS $$
-            BEGIN INSERT INTO public.completions VALUES (NEW.id); RETURN NEW; END $$)");
-  db.Sql("CREATE TRIGGER count_completion AFTER UPDATE ON jobqueue.jobs FOR EACH ROW "
-         "WHEN (NEW.state = 'succeeded' AND OLD.state <> 'succeeded') "
-         "EXECUTE FUNCTION public.count_completion()");
+  CountCompletions(db);
   db.Sql("INSERT INTO jobqueue.jobs (kind, payload) SELECT 'echo', jsonb_build_object('i', i) "
          "FROM generate_series(1, " + std::to_string(kJobs) + ") i");
   worker::HandlerRegistry handlers;
