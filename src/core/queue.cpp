@@ -90,6 +90,46 @@ void ValidateLeases(const std::vector<Lease>& leases) {
   }
 }
 
+// Checks the leases of a completion and its results (one per lease, or
+// none); returns the results as the statements take them (NULL: none).
+std::optional<std::string> CompletionResults(const std::vector<Lease>& leases,
+                                             const std::vector<nlohmann::json>& results) {
+  if (!results.empty() && results.size() != leases.size()) {
+    throw InvalidArgument("results: one per lease, or none", "results");
+  }
+  ValidateLeases(leases);
+  if (results.empty()) return std::nullopt;
+  return DumpJson(nlohmann::json(results), "result");
+}
+
+// For each lease in order: kDone when its id is among `written`.
+std::vector<WriteResult> WriteResults(const std::vector<Lease>& leases, const std::unordered_set<JobId>& written) {
+  std::vector<WriteResult> out;
+  out.reserve(leases.size());
+  for (const auto& lease : leases) {
+    out.push_back(written.count(lease.job_id) ? WriteResult::kDone : WriteResult::kLeaseLost);
+  }
+  return out;
+}
+
+// `min_limit`: 1 for a claim, 0 when the claim rides along a completion.
+void ValidateClaimRequest(const ClaimRequest& request, int min_limit) {
+  if (request.queues.empty()) throw InvalidArgument("queues: at least one queue", "queues");
+  for (const auto& q : request.queues) ValidateName(q, "queues", kMaxNameBytes);
+  if (request.limit < min_limit) {
+    throw InvalidArgument(min_limit > 0 ? "limit: must be at least 1" : "limit: must not be negative", "limit");
+  }
+  if (!(request.lease_seconds > 0)) throw InvalidArgument("lease_seconds: must be positive", "lease_seconds");
+  ValidateName(request.worker_id, "worker_id", 256);
+}
+
+void RecordClaim(Metrics* metrics, std::chrono::steady_clock::time_point started,
+                 const std::vector<ClaimedJob>& jobs) {
+  if (!metrics) return;
+  metrics->ClaimLatency(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  for (const auto& job : jobs) metrics->LeasesAcquired(job.queue, 1);
+}
+
 }  // namespace
 
 // Every string and key storable: valid UTF-8 (else dump() throws later) and
@@ -226,23 +266,14 @@ std::vector<EnqueueResult> Queue::EnqueueMany(const std::vector<NewJob>& jobs) {
 }
 
 std::vector<ClaimedJob> Queue::Claim(const ClaimRequest& request) {
-  if (request.queues.empty()) throw InvalidArgument("queues: at least one queue", "queues");
-  for (const auto& q : request.queues) ValidateName(q, "queues", kMaxNameBytes);
-  if (request.limit < 1) throw InvalidArgument("limit: must be at least 1", "limit");
-  if (!(request.lease_seconds > 0)) throw InvalidArgument("lease_seconds: must be positive", "lease_seconds");
-  ValidateName(request.worker_id, "worker_id", 256);
-
+  ValidateClaimRequest(request, 1);
   const auto started = std::chrono::steady_clock::now();
   const auto rows = conn_.Exec("claim_jobs", TextArray(request.queues), request.limit,
                                request.worker_id, request.lease_seconds, OrNull(request.now));
   std::vector<ClaimedJob> jobs;
   jobs.reserve(rows.size());
   for (const auto& row : rows) jobs.push_back(ParseClaimedRow(row));
-  if (metrics_) {
-    metrics_->ClaimLatency(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-    for (const auto& job : jobs) metrics_->LeasesAcquired(job.queue, 1);
-  }
+  RecordClaim(metrics_, started, jobs);
   return jobs;
 }
 
@@ -268,39 +299,19 @@ WriteResult Queue::Complete(const Lease& lease, const nlohmann::json& result) {
 std::vector<WriteResult> Queue::CompleteMany(const std::vector<Lease>& leases,
                                              const std::vector<nlohmann::json>& results) {
   if (leases.empty()) return {};
-  if (!results.empty() && results.size() != leases.size()) {
-    throw InvalidArgument("results: one per lease, or none", "results");
-  }
-  ValidateLeases(leases);
-  std::optional<std::string> results_json;
-  if (!results.empty()) results_json = DumpJson(nlohmann::json(results), "result");
+  const auto results_json = CompletionResults(leases, results);
   const auto rows = conn_.Exec("complete_jobs", IdArray(leases), TextArray(Tokens(leases)),
                                OrNull(results_json));
   std::unordered_set<JobId> done;
   for (const auto& row : rows) done.insert(row[0].as<JobId>());
-  std::vector<WriteResult> out;
-  out.reserve(leases.size());
-  for (const auto& lease : leases) {
-    out.push_back(done.count(lease.job_id) ? WriteResult::kDone : WriteResult::kLeaseLost);
-  }
-  return out;
+  return WriteResults(leases, done);
 }
 
 CompleteAndClaimResult Queue::CompleteAndClaim(const std::vector<Lease>& done,
                                               const std::vector<nlohmann::json>& results,
                                               const ClaimRequest& request) {
-  if (!results.empty() && results.size() != done.size()) {
-    throw InvalidArgument("results: one per lease, or none", "results");
-  }
-  ValidateLeases(done);
-  if (request.queues.empty()) throw InvalidArgument("queues: at least one queue", "queues");
-  for (const auto& q : request.queues) ValidateName(q, "queues", kMaxNameBytes);
-  if (request.limit < 0) throw InvalidArgument("limit: must not be negative", "limit");
-  if (!(request.lease_seconds > 0)) throw InvalidArgument("lease_seconds: must be positive", "lease_seconds");
-  ValidateName(request.worker_id, "worker_id", 256);
-  std::optional<std::string> results_json;
-  if (!results.empty()) results_json = DumpJson(nlohmann::json(results), "result");
-
+  const auto results_json = CompletionResults(done, results);
+  ValidateClaimRequest(request, 0);
   const auto started = std::chrono::steady_clock::now();
   const auto rows = conn_.Exec("complete_and_claim_jobs", IdArray(done), TextArray(Tokens(done)),
                                OrNull(results_json), request.limit, TextArray(request.queues),
@@ -314,15 +325,8 @@ CompleteAndClaimResult Queue::CompleteAndClaim(const std::vector<Lease>& done,
       out.claimed.push_back(ParseClaimedRow(row));
     }
   }
-  out.completed.reserve(done.size());
-  for (const auto& lease : done) {
-    out.completed.push_back(completed.count(lease.job_id) ? WriteResult::kDone : WriteResult::kLeaseLost);
-  }
-  if (metrics_ && request.limit > 0) {
-    metrics_->ClaimLatency(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-    for (const auto& job : out.claimed) metrics_->LeasesAcquired(job.queue, 1);
-  }
+  out.completed = WriteResults(done, completed);
+  if (request.limit > 0) RecordClaim(metrics_, started, out.claimed);
   return out;
 }
 
