@@ -472,9 +472,8 @@ void Worker::ExecutorLoop() {
     lk.unlock();
     if (wake_next) exec_cv_.notify_one();
 
-    const auto started = Clock::now();
     HandlerOutcome outcome = RunHandler(*task);
-    const double seconds = Since(started);
+    const double seconds = Since(task->started_at);
 
     lk.lock();
     --busy_;
