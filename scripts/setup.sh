@@ -9,6 +9,9 @@ packages=(
   libpqxx-dev libpq-dev
   libpistache-dev
   nlohmann-json3-dev libspdlog-dev libfmt-dev prometheus-cpp-dev catch2
+  libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev
+  libcurl4-openssl-dev
+  clang libclang-rt-14-dev
   postgresql postgresql-contrib postgresql-client
 )
 
