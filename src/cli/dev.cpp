@@ -134,6 +134,8 @@ int Dev(const std::vector<std::string>& args) {
     auto worker_env = common;
     worker_env["HOSTNAME"] = "worker-" + std::to_string(i);
     worker_env["WORKER_METRICS_PORT"] = std::to_string(core::FreeLoopbackPort());
+    // On one machine the images to fetch are often on localhost.
+    worker_env["IMAGE_FETCH_ALLOW_PRIVATE"] = env.String("IMAGE_FETCH_ALLOW_PRIVATE", "true");
     children.Start({"worker-" + std::to_string(i), bin + "/jobqueue-worker", worker_env});
   }
   auto reaper_env = common;
@@ -158,6 +160,13 @@ int Dev(const std::vector<std::string>& args) {
                            " | tee /dev/stderr | sed -E 's/^\\{\"id\":([0-9]+).*/\\1/'); echo");
   PrintPrefixed("dev", "  read it back (succeeded after a second):");
   PrintPrefixed("dev", "  curl -s " + url + "/v1/jobs/$ID" + auth + "; echo");
+  PrintPrefixed("dev", "  upload an image, as seed 003 does (answers once processed; open view_url in a browser):");
+  PrintPrefixed("dev", "  curl -s -F file=@photo.jpg -F effects=bw,blur " + url + "/upload" + auth + "; echo");
+  PrintPrefixed("dev", "  or with any ops, then fetch the result:");
+  PrintPrefixed("dev", "  curl -s -F file=@photo.jpg -F ops=thumbnail:256x256,grayscale " + url + "/v1/images" + auth +
+                           "; echo");
+  PrintPrefixed("dev", "  then open " + url + "<view_url> in a browser, or: curl -s -o out.jpg " + url +
+                           "/v1/jobs/<id>/result" + auth);
   PrintPrefixed("dev", "  psql '" + dsn + "' -c 'SELECT * FROM jobqueue.queue_depth'");
   PrintPrefixed("dev", std::string("Ctrl-C drains the workers") + (postgres ? " and stops PostgreSQL" : ""));
 

@@ -6,6 +6,11 @@
 
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <thread>
 
 #include "core/errors.hpp"
 
@@ -84,9 +89,59 @@ LogFormat ParseLogFormat(const std::string& text) {
   throw ConfigError("LOG_FORMAT: unknown format '" + text + "' (expected json or console)");
 }
 
+namespace {
+
+using FileSink = spdlog::sinks::stdout_sink_base<spdlog::details::console_mutex>;
+
+// Makes fd 2 a pipe and returns a FILE* on a copy of the old fd 2 for the
+// logger; a detached thread logs each line written to the pipe. Null (and
+// nothing changed) when a pipe or fd cannot be had.
+FILE* CaptureStderr() {
+  int fds[2];
+  const int original = dup(STDERR_FILENO);
+  if (original < 0) return nullptr;
+  if (pipe(fds) != 0) {
+    close(original);
+    return nullptr;
+  }
+  FILE* out = fdopen(original, "w");
+  if (!out || dup2(fds[1], STDERR_FILENO) < 0) {
+    if (out) fclose(out);
+    close(fds[0]);
+    close(fds[1]);
+    return nullptr;
+  }
+  close(fds[1]);
+  std::thread([fd = fds[0]] {
+    constexpr std::size_t kMaxLine = 4096;  // longer lines are cut, not buffered
+    std::string line;
+    char buffer[4096];
+    for (;;) {
+      const ssize_t n = read(fd, buffer, sizeof buffer);
+      if (n <= 0) {
+        if (n < 0 && errno == EINTR) continue;
+        return;
+      }
+      for (ssize_t i = 0; i < n; ++i) {
+        if (buffer[i] == '\n') {
+          if (!line.empty()) spdlog::warn("{}", LogFields("stderr", {{"line", line}}));
+          line.clear();
+        } else if (line.size() < kMaxLine) {
+          line += buffer[i];
+        }
+      }
+    }
+  }).detach();
+  return out;
+}
+
+}  // namespace
+
 void InitLogging(const LogConfig& config) {
-  auto logger = std::make_shared<spdlog::logger>(
-      "jobqueue", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+  FILE* captured = config.capture_stderr ? CaptureStderr() : nullptr;
+  spdlog::sink_ptr sink = captured ? spdlog::sink_ptr(std::make_shared<FileSink>(captured))
+                                   : spdlog::sink_ptr(std::make_shared<spdlog::sinks::stderr_sink_mt>());
+  auto logger = std::make_shared<spdlog::logger>("jobqueue", sink);
   g_format = config.format;
   if (config.format == LogFormat::kJson) {
     logger->set_formatter(std::make_unique<JsonFormatter>(config.component));

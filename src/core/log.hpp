@@ -14,6 +14,10 @@ struct LogConfig {
   std::string level = "info";  // trace|debug|info|warn|error|critical|off (any case)
   LogFormat format = LogFormat::kConsole;
   std::string component;       // "api", "worker", ... added to every line
+  // Route what libraries write to stderr (libpng warnings, OpenCV) through
+  // the logger, one line each, so JSON logs stay parseable: fd 2 becomes a
+  // pipe read by a thread, and the logger writes to a copy of the old fd 2.
+  bool capture_stderr = false;
 };
 
 // Installs the default logger. Throws ConfigError for an unknown level.

@@ -77,6 +77,14 @@ Metrics::Metrics()
                          .Name("reaper_leader")
                          .Help("1 while this reaper holds the leader lock")
                          .Register(*registry_)),
+      image_stage_(prometheus::BuildHistogram()
+                       .Name("image_processing_seconds")
+                       .Help("Time of each stage of an image job, by operation (decode, thumbnail, blur, ..., encode, fetch)")
+                       .Register(*registry_)),
+      image_bytes_(prometheus::BuildCounter()
+                       .Name("image_bytes_total")
+                       .Help("Image bytes read (direction in) and written (direction out) by image jobs")
+                       .Register(*registry_)),
       http_requests_(prometheus::BuildCounter()
                          .Name("http_requests_total")
                          .Help("REST API requests answered, by method, route template and status")
@@ -115,6 +123,14 @@ void Metrics::LeasesLost(double count) { leases_lost_.Add({}).Increment(count); 
 void Metrics::SetJobsRunning(double jobs) { jobs_running_.Add({}).Set(jobs); }
 void Metrics::ReaperPass(double seconds) { reaper_pass_.Add({}, kJobSeconds).Observe(seconds); }
 void Metrics::SetReaperLeader(bool leader) { reaper_leader_.Add({}).Set(leader ? 1 : 0); }
+
+void Metrics::ImageStage(const std::string& operation, double seconds) {
+  image_stage_.Add({{"operation", operation}}, kJobSeconds).Observe(seconds);
+}
+
+void Metrics::ImageBytes(const std::string& direction, double bytes) {
+  image_bytes_.Add({{"direction", direction}}).Increment(bytes);
+}
 
 void Metrics::ApiRequest(const std::string& method, const std::string& route, int status,
                          double seconds) {

@@ -33,6 +33,10 @@ class Metrics {
   void SetJobsRunning(double jobs);
   void ReaperPass(double seconds);
   void SetReaperLeader(bool leader);
+  // Image jobs: seconds of one stage ("decode", "thumbnail", "blur", ...,
+  // "encode", "fetch"), and image bytes read ("in") or written ("out").
+  void ImageStage(const std::string& operation, double seconds);
+  void ImageBytes(const std::string& direction, double bytes);
   // REST API: one finished request, by method, route template (never the raw
   // path: ids would explode the label set) and status code.
   void ApiRequest(const std::string& method, const std::string& route, int status, double seconds);
@@ -57,6 +61,8 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& jobs_running_;
   prometheus::Family<prometheus::Histogram>& reaper_pass_;
   prometheus::Family<prometheus::Gauge>& reaper_leader_;
+  prometheus::Family<prometheus::Histogram>& image_stage_;
+  prometheus::Family<prometheus::Counter>& image_bytes_;
   prometheus::Family<prometheus::Counter>& http_requests_;
   prometheus::Family<prometheus::Histogram>& http_duration_;
 };

@@ -80,6 +80,8 @@ class Queue {
 
   std::vector<QueueDepthRow> Depth();
 
+  pg::Connection& connection() const { return conn_; }
+
  private:
   pg::Connection& conn_;
   Metrics* metrics_;

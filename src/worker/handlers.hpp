@@ -6,6 +6,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -14,18 +15,31 @@
 
 namespace jobqueue::worker {
 
+// Bytes a successful attempt stores beside its result (an image job's
+// output), written by the same statement that completes the attempt.
+struct OutputBlob {
+  std::string content_type;
+  std::string bytes;
+};
+
 struct HandlerOutcome {
   enum class Kind { kSuccess, kRetryableError, kPermanentError };
   Kind kind = Kind::kSuccess;
   nlohmann::json result;  // on success: stored in jobs.result (null: none)
   std::string error;      // on error: stored in jobs.last_error
+  std::optional<OutputBlob> output;  // on success: stored in jobqueue.job_blobs
 
   static HandlerOutcome Success(nlohmann::json result = nullptr) {
-    return {Kind::kSuccess, std::move(result), {}};
+    return {Kind::kSuccess, std::move(result), {}, std::nullopt};
   }
-  static HandlerOutcome Retry(std::string error) { return {Kind::kRetryableError, nullptr, std::move(error)}; }
+  static HandlerOutcome SuccessWithOutput(nlohmann::json result, OutputBlob output) {
+    return {Kind::kSuccess, std::move(result), {}, std::move(output)};
+  }
+  static HandlerOutcome Retry(std::string error) {
+    return {Kind::kRetryableError, nullptr, std::move(error), std::nullopt};
+  }
   static HandlerOutcome Permanent(std::string error) {
-    return {Kind::kPermanentError, nullptr, std::move(error)};
+    return {Kind::kPermanentError, nullptr, std::move(error), std::nullopt};
   }
 };
 

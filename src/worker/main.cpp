@@ -16,6 +16,7 @@
 #include "core/ops_server.hpp"
 #include "core/shutdown_signals.hpp"
 #include "worker/handlers.hpp"
+#include "worker/image_handlers.hpp"
 #include "worker/worker.hpp"
 
 namespace {
@@ -30,6 +31,7 @@ std::string DefaultWorkerId() {
 
 struct Config {
   jobqueue::worker::WorkerOptions worker;
+  jobqueue::worker::ImageHandlerOptions images;
   int metrics_port = 9090;  // WORKER_METRICS_PORT; 0: any free port
   jobqueue::core::LogConfig log;
 };
@@ -53,8 +55,19 @@ Config ReadConfig(const Env& env) {
   w.job_timeout_seconds = env.Double("WORKER_JOB_TIMEOUT_SECONDS", 300, 0.01, 7 * 86400);
   w.shutdown_grace_seconds = env.Double("WORKER_SHUTDOWN_GRACE_SECONDS", 25, 0, 3600);
   c.metrics_port = static_cast<int>(env.Int("WORKER_METRICS_PORT", 9090, 0, 65535));
+  auto& im = c.images;
+  im.dsn = w.dsn;
+  im.sessions = std::min(w.concurrency, 4);
+  im.limits.max_pixels = env.Int("MAX_IMAGE_PIXELS", im.limits.max_pixels, 1, 1LL << 32);
+  im.fetch.max_bytes = static_cast<std::size_t>(
+      env.Int("IMAGE_FETCH_MAX_BYTES", static_cast<long long>(im.fetch.max_bytes), 1, 1LL << 32));
+  im.fetch.timeout_seconds = env.Double("IMAGE_FETCH_TIMEOUT_SECONDS", im.fetch.timeout_seconds, 0.1, 3600);
+  im.fetch.connect_timeout_seconds = std::min(10.0, im.fetch.timeout_seconds);
+  im.fetch.allow_private = env.Bool("IMAGE_FETCH_ALLOW_PRIVATE", false);
   c.log.level = env.String("LOG_LEVEL", "info");
   c.log.format = jobqueue::core::ParseLogFormat(env.String("LOG_FORMAT", "json"));
+  // libpng and OpenCV write warnings to stderr: keep the JSON lines whole.
+  c.log.capture_stderr = c.log.format == jobqueue::core::LogFormat::kJson;
   c.log.component = "worker";
   return c;
 }
@@ -82,6 +95,13 @@ int main() {
   jobqueue::core::Metrics metrics;
   jobqueue::worker::HandlerRegistry handlers;
   jobqueue::worker::RegisterBuiltinHandlers(handlers);
+  jobqueue::worker::ImageHandlers image_handlers(config.images, &metrics);
+  image_handlers.Register(handlers);
+  // OpenCV's thread pool is process-wide and this build's TBB ignores cgroup
+  // CPU limits: split the cores among the jobs that run at once.
+  const int cpus = jobqueue::images::AvailableCpus();
+  const int opencv_threads = jobqueue::images::OpenCvThreadsFor(cpus, w.concurrency);
+  jobqueue::images::SetOpenCvThreads(opencv_threads);
   jobqueue::worker::Worker worker(w, handlers, &metrics);
 
   jobqueue::core::OpsServer ops(metrics, [&worker] { return worker.Health(); });
@@ -110,7 +130,9 @@ int main() {
                           {"batch_size", w.batch_size}, {"connections", w.connections}, {"lease_seconds", w.lease_seconds},
                           {"heartbeat_seconds", w.heartbeat_seconds},
                           {"poll_interval_seconds", w.poll_interval_seconds},
-                          {"metrics_port", ops.port()}}));
+                          {"metrics_port", ops.port()}, {"cpus", cpus}, {"opencv_threads", opencv_threads},
+                          {"max_image_pixels", config.images.limits.max_pixels},
+                          {"image_fetch_allow_private", config.images.fetch.allow_private}}));
   const bool clean = worker.Run();
   const auto stats = worker.Stats();
   spdlog::info("{}", jobqueue::core::LogFields(

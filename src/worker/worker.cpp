@@ -7,6 +7,7 @@
 
 #include "core/backoff.hpp"
 #include "core/errors.hpp"
+#include "core/job_blobs.hpp"
 #include "core/log.hpp"
 #include "core/metrics.hpp"
 #include "core/pg/connection.hpp"
@@ -339,6 +340,35 @@ void Worker::WriteAndClaim(core::Queue& queue, Round& round) {
       held_.erase(f.task->job.lease.job_id);
     }
     round.failures.erase(round.failures.begin());
+  }
+
+  // Successes with an output image: one statement each, completing the
+  // attempt and storing its bytes together, so an output exists only when
+  // its attempt completed under the lease. Jobs without an image never
+  // take this path and pay nothing for it.
+  for (auto it = round.successes.begin(); it != round.successes.end();) {
+    if (!it->outcome.output) {
+      ++it;
+      continue;
+    }
+    const auto& s = *it;
+    const auto& output = *s.outcome.output;
+    const auto written = core::JobBlobs(queue.connection(), metrics_)
+                             .CompleteWithOutput(s.task->job.lease, s.outcome.result, output.content_type,
+                                                 output.bytes);
+    if (written == core::WriteResult::kDone) {
+      if (metrics_) metrics_->JobCompleted(s.task->job.queue, s.task->job.kind, s.seconds);
+    } else {
+      spdlog::warn("{}", core::LogFields("lease lost; result and output image not written",
+                                         JobFields(options_.worker_id, s.task->job)));
+      if (metrics_) metrics_->LeasesLost(1);
+    }
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      ++(written == core::WriteResult::kDone ? stats_.succeeded : stats_.lease_lost);
+      held_.erase(s.task->job.lease.job_id);
+    }
+    it = round.successes.erase(it);
   }
 
   if (!round.successes.empty() || round.claim > 0) {

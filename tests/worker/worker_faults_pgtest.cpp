@@ -27,6 +27,8 @@
 #include <pqxx/pqxx>
 
 #include "core/local_postgres.hpp"
+#include "core/job_blobs.hpp"
+#include "images/test_images.hpp"
 #include "support/child_process.hpp"
 #include "support/pg_fixture.hpp"
 
@@ -509,6 +511,9 @@ TEST_CASE("the worker refuses bad configuration with exit code 2 naming the vari
       {"WORKER_POLL_INTERVAL_SECONDS", "0.001"},
       {"WORKER_METRICS_PORT", "70000"},
       {"LOG_FORMAT", "xml"},
+      {"MAX_IMAGE_PIXELS", "0"},
+      {"IMAGE_FETCH_MAX_BYTES", "lots"},
+      {"IMAGE_FETCH_ALLOW_PRIVATE", "perhaps"},
   };
   for (const auto& [name, value] : bad) {
     ChildProcess p(JOBQUEUE_WORKER_PATH, {{name, value}, {"DATABASE_URL", "host=127.0.0.1 port=1"}});
@@ -573,6 +578,34 @@ TEST_CASE("four worker processes racing over 2000 jobs complete each exactly onc
   for (auto& w : workers) {
     CHECK(ExitedCleanly(*w->process));
     CHECK_FALSE(w->LogHas("lease lost"));
+  }
+}
+
+TEST_CASE("what libpng writes to stderr reaches the worker's JSON log as JSON lines", "[pg][worker][faults]") {
+  TestDatabase db;
+  // A PNG whose structure is sound but whose compressed data is not: only
+  // the decoder notices, and libpng says so on stderr.
+  std::string ihdr = {0, 0, 0, 64, 0, 0, 0, 64, 8, 2, 0, 0, 0};
+  const std::string png = std::string("\x89PNG\r\n\x1a\n", 8) + PngChunk("IHDR", ihdr) +
+                          PngChunk("IDAT", "\x78\x9c" + std::string(200, '\xff')) + PngChunk("IEND", "");
+  core::JobId id;
+  {
+    core::pg::Connection conn(db.dsn());
+    id = core::JobBlobs(conn).EnqueueWithInput(MakeJob("image.pipeline", {{"ops", "grayscale"}}), "image/png", png).id;
+  }
+  WorkerProcess w(db.dsn(), "worker-stderr");
+  REQUIRE(WaitFor([&] {
+    return db.Scalar<std::string>("SELECT state FROM jobqueue.jobs WHERE id = " + std::to_string(id)) == "dead";
+  }, 15000));
+  CHECK_THAT(db.Scalar<std::string>("SELECT last_error FROM jobqueue.jobs WHERE id = " + std::to_string(id)),
+             Catch::Contains("png decoder refused the image"));
+  REQUIRE(WaitFor([&] { return !LogLines(*w.process, "stderr").empty(); }, 5000));
+  CHECK_THAT(LogLines(*w.process, "stderr")[0].value("line", ""), Catch::Contains("libpng"));
+  std::istringstream in(w.process->Log());
+  std::string line;
+  while (std::getline(in, line)) {
+    INFO(line);
+    CHECK(nlohmann::json::parse(line, nullptr, false).is_object());
   }
 }
 
