@@ -15,6 +15,10 @@ ApiConfig ReadApiConfig(const core::Env& env) {
   c.max_body_bytes =
       static_cast<std::size_t>(env.Int("API_MAX_BODY_BYTES", static_cast<long long>(c.max_body_bytes), 1024, 1LL << 30));
   c.max_batch_jobs = static_cast<int>(env.Int("API_MAX_BATCH_JOBS", c.max_batch_jobs, 1, 100000));
+  c.max_upload_bytes = static_cast<std::size_t>(
+      env.Int("MAX_UPLOAD_BYTES", static_cast<long long>(c.max_upload_bytes), 1024, 1LL << 30));
+  c.max_image_pixels = env.Int("MAX_IMAGE_PIXELS", c.max_image_pixels, 1, 1LL << 32);
+  c.upload_wait_seconds = env.Double("UPLOAD_WAIT_SECONDS", c.upload_wait_seconds, 0, 3600);
   c.depth_refresh_seconds = env.Double("API_DEPTH_REFRESH_SECONDS", c.depth_refresh_seconds, 0, 3600);
   c.log.level = env.String("LOG_LEVEL", "info");
   core::ParseLogLevel(c.log.level);  // refuse a bad level here, naming LOG_LEVEL

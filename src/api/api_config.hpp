@@ -2,6 +2,7 @@
 // ApiConfig: everything jobqueue-api can be told, with its defaults. main()
 // fills it from the environment (ReadApiConfig); tests fill it directly.
 #include <cstddef>
+#include <cstdint>
 #include <string>
 
 #include "core/env.hpp"
@@ -19,6 +20,10 @@ struct ApiConfig {
   int threads = 2;                 // API_THREADS: HTTP threads (parsing, validation, answers)
   std::size_t max_body_bytes = 1 << 20;  // API_MAX_BODY_BYTES: larger bodies get 413 unread
   int max_batch_jobs = 1000;       // API_MAX_BATCH_JOBS: most jobs in one POST /v1/jobs/batch
+  std::size_t max_upload_bytes = 20u << 20;  // MAX_UPLOAD_BYTES: largest image POST /v1/images and /upload take
+  std::int64_t max_image_pixels = 50'000'000; // MAX_IMAGE_PIXELS: largest width * height taken, read from the header
+  double upload_wait_seconds = 30; // UPLOAD_WAIT_SECONDS: how long POST /upload waits for its job to finish
+  double upload_poll_seconds = 0.1;  // how often waiting uploads look at their jobs (one query for all)
   double depth_refresh_seconds = 5;  // API_DEPTH_REFRESH_SECONDS: job_queue_depth read at most this often
   bool access_log = true;          // one log line per request (info level)
   core::LogConfig log;             // LOG_LEVEL, LOG_FORMAT (json by default)

@@ -5,6 +5,8 @@
 
 #include "core/errors.hpp"
 #include "core/log.hpp"
+#include "fetch/url_fetcher.hpp"
+#include "images/image_error.hpp"
 
 namespace jobqueue::api {
 
@@ -15,6 +17,20 @@ ApiError ErrorFor(const std::exception_ptr& error) {
     return e.error();
   } catch (const InvalidArgument& e) {
     return {400, "invalid_argument", e.what(), e.field()};
+  } catch (const images::ImageError& e) {
+    switch (e.code()) {
+      case images::ImageErrorCode::kUnsupportedFormat:
+        return {415, "unsupported_media_type", e.what(), "file"};
+      case images::ImageErrorCode::kTooLarge:
+        return {413, "image_too_large", e.what(), "file"};
+      case images::ImageErrorCode::kInvalidOps:
+        return {400, "invalid_argument", e.what(), "ops"};
+      case images::ImageErrorCode::kCorrupt:
+      case images::ImageErrorCode::kProcessing:
+        return {422, "corrupt_image", e.what(), "file"};
+    }
+  } catch (const fetch::FetchError& e) {
+    return {400, "invalid_argument", std::string("image_url: ") + e.what(), "image_url"};
   } catch (const NotFound& e) {
     return {404, "not_found", e.what(), ""};
   } catch (const Conflict& e) {

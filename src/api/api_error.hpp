@@ -29,6 +29,9 @@ class HttpError : public std::runtime_error {
 // Maps any exception to its answer:
 //   HttpError          its own status
 //   InvalidArgument    400 invalid_argument (with its field)
+//   images::ImageError 415 unsupported_media_type, 413 image_too_large,
+//                      400 invalid_argument (ops), 422 corrupt_image
+//   fetch::FetchError  400 invalid_argument (image_url)
 //   NotFound           404 not_found
 //   Conflict           409 conflict
 //   Transient          503 database_unavailable

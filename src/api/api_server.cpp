@@ -1,5 +1,8 @@
 #include "api/api_server.hpp"
 
+#include <algorithm>
+#include <cstring>
+
 #include <pistache/endpoint.h>
 #include <pistache/http.h>
 #include <pistache/http_headers.h>
@@ -21,6 +24,8 @@ constexpr std::size_t kHeaderAllowance = 64 * 1024;
 // Pistache refuses to send a larger answer; pages are cut at 16 MiB
 // (api_service.cpp), single jobs hold what fitted in a request body.
 constexpr std::size_t kMaxResponseBytes = 512u << 20;
+// Multipart framing and the small form fields beside an uploaded file.
+constexpr std::size_t kMultipartAllowance = 64 * 1024;
 
 // A response header Pistache has no class for (Location and Allow have
 // classes, but with parsing we do not need).
@@ -96,6 +101,7 @@ class RequestHandler : public PH::Handler {
       }
       if (auto v = request.headers().tryGetRaw("Content-Type")) ex->content_type = v->value();
       if (auto v = request.headers().tryGetRaw("Authorization")) ex->authorization = v->value();
+      if (auto v = request.headers().tryGetRaw("If-None-Match")) ex->if_none_match = v->value();
       ex->body = request.body();
     } catch (const std::exception& e) {
       spdlog::error("{}", core::LogFields("request dropped", {{"error", e.what()}}));
@@ -178,8 +184,23 @@ class ApiHandler : public PH::Handler {
       pos += block - before;  // the rest of this input is not part of the block
       const std::string clean = WithoutCookies(head.substr(0, block));
       head.clear();
+      SetRequestBodyLimit(BodyLimitFor(clean));
       next.onInput(clean.data(), clean.size(), peer);
+      SetRequestBodyLimit(0);
     }
+  }
+
+  // Image uploads may carry MAX_UPLOAD_BYTES plus the multipart framing;
+  // every other request is held to API_MAX_BODY_BYTES.
+  std::size_t BodyLimitFor(const std::string& head) const {
+    const auto& config = service_->config();
+    for (const char* upload : {"POST /v1/images", "POST /upload"}) {
+      const std::size_t n = std::strlen(upload);
+      if (head.compare(0, n, upload) == 0 && head.size() > n && (head[n] == ' ' || head[n] == '?')) {
+        return config.max_upload_bytes + kMultipartAllowance;
+      }
+    }
+    return config.max_body_bytes;
   }
 
   static constexpr const char* kFramingKey = "jobqueue.framing";
@@ -200,7 +221,8 @@ ApiServer::~ApiServer() { Stop(); }
 
 void ApiServer::Start() {
   const auto& config = service_->config();
-  HardenPistacheHeaders(config.max_body_bytes);
+  const std::size_t max_body = std::max(config.max_body_bytes, config.max_upload_bytes + kMultipartAllowance);
+  HardenPistacheHeaders(max_body);
   try {
     http_->endpoint = std::make_unique<PH::Endpoint>(
         Pistache::Address(config.bind_address, Pistache::Port(static_cast<uint16_t>(config.port))));
@@ -208,7 +230,7 @@ void ApiServer::Start() {
                               .threads(config.threads)
                               .threadsName("api-http")
                               .flags(Pistache::Tcp::Options::ReuseAddr)
-                              .maxRequestSize(config.max_body_bytes + kHeaderAllowance)
+                              .maxRequestSize(max_body + kHeaderAllowance)
                               .maxResponseSize(kMaxResponseBytes));
     http_->endpoint->setHandler(PH::make_handler<ApiHandler>(service_));
     http_->endpoint->serveThreaded();

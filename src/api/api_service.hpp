@@ -20,6 +20,7 @@
 
 #include "api/api_config.hpp"
 #include "api/db_work_queue.hpp"
+#include "api/image_routes.hpp"
 #include "api/router.hpp"
 #include "core/connection_pool.hpp"
 #include "core/job.hpp"
@@ -48,6 +49,7 @@ class Exchange {
   std::vector<std::pair<std::string, std::string>> query;   // raw, still percent-encoded
   std::optional<std::string> content_type;
   std::optional<std::string> authorization;                 // never logged
+  std::optional<std::string> if_none_match;                 // conditional GET of an image
   std::string body;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 
@@ -114,6 +116,7 @@ class ApiService {
   const int schema_version_;  // the migration this binary expects
   core::ConnectionPool pool_;
   DbWorkQueue work_;
+  ImageRoutes images_;  // after work_: stopped before it, destroyed before it
 
   std::mutex depth_mutex_;
   std::chrono::steady_clock::time_point depth_read_at_{};

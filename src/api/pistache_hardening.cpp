@@ -20,6 +20,10 @@ using Pistache::Http::Code;
 using Pistache::Http::HttpError;
 
 std::atomic<std::uint64_t> g_max_content_length{0};
+// Set by the connection handler for the header block it is about to parse on
+// this thread (Pistache parses synchronously in that call): the limit of the
+// route the request line names. 0: the global limit.
+thread_local std::uint64_t t_request_body_limit = 0;
 
 // Any parse failure of header type T becomes a 400 with our error body.
 template <typename T>
@@ -46,7 +50,8 @@ class GuardedContentLength : public H::ContentLength {
     bool digits = !text.empty() && text.size() <= 19;
     for (char c : text) digits = digits && std::isdigit(static_cast<unsigned char>(c));
     if (!digits) throw HttpError(Code::Bad_Request, MalformedHeaderBody());
-    if (std::stoull(text) > g_max_content_length.load()) {
+    const std::uint64_t limit = t_request_body_limit ? t_request_body_limit : g_max_content_length.load();
+    if (std::stoull(text) > limit) {
       throw HttpError(Code::Request_Entity_Too_Large, BodyTooLargeBody());
     }
     H::ContentLength::parse(text);
@@ -159,6 +164,8 @@ std::string WithoutCookies(const std::string& head) {
 void AttachTransport(Pistache::Tcp::Handler& handler, Pistache::Tcp::Transport* transport) {
   handler.*TransportOf(TransportTag{}) = transport;
 }
+
+void SetRequestBodyLimit(std::size_t max_body_bytes) { t_request_body_limit = max_body_bytes; }
 
 void HardenPistacheHeaders(std::size_t max_body_bytes) {
   static std::once_flag once;

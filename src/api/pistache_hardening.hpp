@@ -34,6 +34,12 @@ namespace jobqueue::api {
 // Call before the first server starts serving.
 void HardenPistacheHeaders(std::size_t max_body_bytes);
 
+// The Content-Length limit for the request whose header block the calling
+// thread parses next (0: the global limit above). Image uploads may be
+// larger than JSON bodies; the connection handler sets it from the request
+// line before handing the block to Pistache.
+void SetRequestBodyLimit(std::size_t max_body_bytes);
+
 // Pistache parses Cookie and Set-Cookie itself, outside the registry, and
 // answers a malformed one with 500; the API uses no cookies. Returns a
 // request's header block (request line, headers, blank line) without those

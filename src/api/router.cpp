@@ -86,6 +86,12 @@ const std::vector<Route>& ApiRoutes() {
       {RouteId::kCancelJob, "POST", "/v1/jobs/{id}/cancel"},
       {RouteId::kRetryJob, "POST", "/v1/jobs/{id}/retry"},
       {RouteId::kListQueues, "GET", "/v1/queues"},
+      {RouteId::kSubmitImage, "POST", "/v1/images"},
+      {RouteId::kJobResult, "GET", "/v1/jobs/{id}/result"},
+      {RouteId::kJobInput, "GET", "/v1/jobs/{id}/input"},
+      {RouteId::kSeedSubmit, "POST", "/submit"},
+      {RouteId::kSeedUpload, "POST", "/upload"},
+      {RouteId::kSeedImage, "GET", "/image/{id}"},
   };
   return kRoutes;
 }

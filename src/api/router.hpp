@@ -20,6 +20,12 @@ enum class RouteId {
   kCancelJob,
   kRetryJob,
   kListQueues,
+  kSubmitImage,     // POST /v1/images
+  kJobResult,       // GET /v1/jobs/{id}/result
+  kJobInput,        // GET /v1/jobs/{id}/input
+  kSeedSubmit,      // POST /submit (seed 000)
+  kSeedUpload,      // POST /upload (seed 003)
+  kSeedImage,       // GET /image/{id} (seed 003)
 };
 
 struct Route {

@@ -9,6 +9,7 @@
 
 #include "api/api_fixture.hpp"
 #include "core/pg/connection.hpp"
+#include "core/migrator.hpp"
 #include "core/queue.hpp"
 
 namespace jobqueue::testing {
@@ -306,7 +307,7 @@ TEST_CASE("/health, /ready and /metrics answer, and /metrics has the API's metri
   CHECK(api.Get("/health").status == 200);
   const auto ready = api.Get("/ready");
   CHECK(ready.status == 200);
-  CHECK(Job(ready)["schema_version"] == 1);
+  CHECK(Job(ready)["schema_version"] == core::Migrator().LatestVersion());
   const auto metrics = api.Get("/metrics");
   REQUIRE(metrics.status == 200);
   CHECK(metrics.headers.at("content-type").rfind("text/plain", 0) == 0);
