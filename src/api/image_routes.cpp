@@ -231,11 +231,15 @@ void ImageRoutes::SubmitImage(const ExchangePtr& ex) {
   auto upload = ReadUpload(*ex, false);
   Store(ex, upload, [ex, upload](core::EnqueueResult result) {
     auto body = Accepted(result.id, result.created ? "queued" : "existing");
-    body["ops"] = upload->ops.ToJson();
-    body["input"] = {{"format", images::FormatName(upload->meta.format)},
-                     {"width", upload->meta.width},
-                     {"height", upload->meta.height},
-                     {"bytes", upload->bytes.size()}};
+    // An existing job (same idempotency key) was made from another request:
+    // describing this one would mislead.
+    if (result.created) {
+      body["ops"] = upload->ops.ToJson();
+      body["input"] = {{"format", images::FormatName(upload->meta.format)},
+                       {"width", upload->meta.width},
+                       {"height", upload->meta.height},
+                       {"bytes", upload->bytes.size()}};
+    }
     ex->ReplyJson(result.created ? 202 : 200, body, {{"Location", "/v1/jobs/" + std::to_string(result.id)}});
   });
 }

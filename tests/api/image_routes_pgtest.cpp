@@ -155,6 +155,22 @@ TEST_CASE("POST /v1/images takes a raw body with ?ops=", "[pg][api][images]") {
   CHECK(image.rows == 80);
 }
 
+TEST_CASE("an upload with an idempotency key already used stores nothing and names the original job",
+          "[pg][api][images]") {
+  ApiFixture api;
+  const auto first = UploadForm(api, {{"file", GradientJpeg(64, 64), "a.jpg"}, {"idempotency_key", "photo-7"}});
+  const auto second = UploadForm(api, {{"file", GradientPng(32, 32), "b.png"}, {"idempotency_key", "photo-7"}});
+  REQUIRE(first.status == 202);
+  REQUIRE(second.status == 200);
+  CHECK(second.Json()["id"] == first.Json()["id"]);
+  CHECK(second.Json()["state"] == "existing");
+  CHECK_FALSE(second.Json().contains("input"));
+  CHECK(api.JobCount() == 1);
+  CHECK(BlobCount(api) == 1);
+  CHECK(api.Get("/v1/jobs/" + std::to_string(first.Json()["id"].get<long long>()) + "/input").headers.at(
+            "content-type") == "image/jpeg");
+}
+
 TEST_CASE("uploads are refused before anything is written: 413, 415, 400", "[pg][api][images]") {
   ApiFixture api([](api::ApiConfig& c) {
     c.max_upload_bytes = 64 * 1024;
