@@ -168,14 +168,15 @@ TEST_CASE("header and parameter names are case-insensitive and values may be tok
 
 TEST_CASE("UTF-8 names and filenames are kept as sent", "[multipart]") {
   const auto parts = ParseMultipart(
-      Frame("b", {"Content-Disposition: form-data; name=\"f\xc3\xb3to\"; filename=\"\xe6\x97\xa5.jpg\"\r\n\r\n"}), "b");
+      Frame("b", {"Content-Disposition: form-data; name=\"f\xc3\xb3to\"; filename=\"\xe6\x97\xa5\xf0\x9f\x93\xb7.jpg\"\r\n\r\n"}),
+      "b");
   REQUIRE(parts.size() == 1);
   CHECK(parts[0].name == "f\xc3\xb3to");
-  CHECK(parts[0].filename == "\xe6\x97\xa5.jpg");
+  CHECK(parts[0].filename == "\xe6\x97\xa5\xf0\x9f\x93\xb7.jpg");
 }
 
 TEST_CASE("names and filenames that are not UTF-8 text without control characters are refused", "[multipart]") {
-  for (const std::string& bad : {"\xff"s, "\xc0\xaf"s, "\xed\xa0\x80"s, "\xc2\x85"s, "a\tb"s, "\xe6\x97"s}) {
+  for (const std::string& bad : {"\xff"s, "\xc0\xaf"s, "\xed\xa0\x80"s, "\xf4\x90\x80\x80"s, "\xc2\x85"s, "a\tb"s, "\xe6\x97"s}) {
     INFO(bad);
     const auto as_name = BodyRefusal(Frame("b", {Field(bad, "x")}));
     CHECK(as_name.field == "body");
@@ -544,6 +545,7 @@ TEST_CASE("the bytes the real curl binary sends parse back to the file it read",
   const std::string curl = FindOnPath("curl");
   if (curl.empty()) {
     WARN("curl is not on PATH: skipping the check against the real curl binary");
+    SUCCEED("skipped");  // ctest runs with --warn NoAssertions
     return;
   }
   char dir_template[] = "/tmp/multipart-test-XXXXXX";

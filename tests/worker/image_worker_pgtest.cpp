@@ -39,7 +39,7 @@ std::string State(TestDatabase& db, core::JobId id) {
 
 // Waits until the job leaves queued/running for good (or its first attempt
 // failed and it waits for a retry), then returns its state.
-std::string WaitSettled(TestDatabase& db, core::JobId id, int timeout_ms = 20000) {
+std::string WaitSettled(TestDatabase& db, core::JobId id, int timeout_ms = 60000) {
   std::string state;
   WaitFor(
       [&] {
