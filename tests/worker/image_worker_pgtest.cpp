@@ -133,8 +133,14 @@ TEST_CASE("every hostile input is dead on its first attempt and the worker lives
   // The worker is alive and still does good work after all of that.
   CHECK(WaitSettled(db, after) == "succeeded");
   CHECK(worker.get().Health().healthy);
-  // A pixel bomb must not cost its claimed 40 GB: a few MB at most.
+  // A pixel bomb must not cost its claimed 40 GB: a few MB at most. (Not
+  // under AddressSanitizer, whose quarantine keeps freed memory resident;
+  // tests/images/pipeline_hostile_test.cpp measures each bomb on its own.)
+#ifndef __SANITIZE_ADDRESS__
   CHECK(MaxRssKb() - rss_before < 64 * 1024);
+#else
+  (void)rss_before;
+#endif
 }
 
 TEST_CASE("image payloads that make no sense are dead at once, naming the field", "[pg][worker][images]") {
