@@ -112,6 +112,9 @@ FILE* CaptureStderr() {
     return nullptr;
   }
   close(fds[1]);
+  // stderr is unbuffered; a FILE* from fdopen is not. Line-buffer it so each
+  // log line leaves at once, as it did on stderr.
+  setvbuf(out, nullptr, _IOLBF, 0);
   std::thread([fd = fds[0]] {
     constexpr std::size_t kMaxLine = 4096;  // longer lines are cut, not buffered
     std::string line;

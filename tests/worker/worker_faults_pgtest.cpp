@@ -600,6 +600,8 @@ TEST_CASE("what libpng writes to stderr reaches the worker's JSON log as JSON li
   CHECK_THAT(db.Scalar<std::string>("SELECT last_error FROM jobqueue.jobs WHERE id = " + std::to_string(id)),
              Catch::Contains("png decoder refused the image"));
   REQUIRE(WaitFor([&] { return !LogLines(*w.process, "stderr").empty(); }, 5000));
+  // Info lines leave at once too, not when a buffer fills or at exit.
+  CHECK_FALSE(LogLines(*w.process, "worker started").empty());
   CHECK_THAT(LogLines(*w.process, "stderr")[0].value("line", ""), Catch::Contains("libpng"));
   std::istringstream in(w.process->Log());
   std::string line;
