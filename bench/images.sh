@@ -25,10 +25,11 @@
 # worker process, a list: each value is a row of its own; "auto" = the cores
 # shared out, ceil(cores / processes), "2x" = twice that, or a number; the
 # default "auto"; images_loop always runs "auto" threads per process),
-# SUBMITTERS (parallel uploads, 4), BUILD_DIR
-# (build-bench, shared with bench/core.sh), NO_BUILD=1 to take the binaries as they are.
-# Prints a markdown table; the full default run (no knob set, no --quick)
-# also writes it to bench/results/images.txt. See bench/README.md.
+# SUBMITTERS (parallel uploads, 4), BUILD_DIR (build-bench, shared with
+# bench/core.sh), NO_BUILD=1 to take the binaries as they are. Prints two
+# markdown tables (images/s and peak RSS; CPU time per image); the full
+# default run (no knob set, no --quick) also writes them to
+# bench/results/images.txt. See bench/README.md.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -217,11 +218,13 @@ submit() {  # submit [EXTRA_QUERY]
       echo "header = \"Expect:\""
       echo "data-binary = \"@$f\""
       echo "output = \"/dev/null\""
-      echo "write-out = \"%{http_code}\\n\""
+      printf '%s\n' 'write-out = "%{http_code}\n"'
     done < <(image_list)
   } >"$tmp/curl.cfg"
+  # stderr to a file: curl 7.88 draws its parallel progress meter even with -s.
   /usr/bin/time -o "$tmp/curl.time" -f '%U %S' \
-    curl -sS --parallel --parallel-max "$SUBMITTERS" -K "$tmp/curl.cfg" >"$tmp/codes" || fail "curl failed"
+    curl -sS --parallel --parallel-max "$SUBMITTERS" -K "$tmp/curl.cfg" >"$tmp/codes" 2>"$tmp/curl.err" ||
+    fail "curl failed: $(tr '\r' '\n' <"$tmp/curl.err" | grep -v '^ *$' | grep -v '%' | tail -3)"
   CURL_CPU=$(awk '{ printf "%.0f\n", ($1 + $2) * 1000 }' "$tmp/curl.time")
   local ok
   ok=$(grep -c '^202$' "$tmp/codes" || true)
@@ -234,14 +237,14 @@ submit() {  # submit [EXTRA_QUERY]
 # One psql session does every poll: a new psql and backend per poll would
 # add their CPU to PostgreSQL's.
 wait_done() {
-  local deadline=$((SECONDS + 300)) line done bad
+  local deadline=$((SECONDS + 300)) line succeeded bad
   while :; do
     echo "SELECT count(*) FILTER (WHERE state = 'succeeded'), count(*) FILTER (WHERE state NOT IN ('succeeded', 'queued', 'running')) FROM jobqueue.jobs;" >&"${POLL[1]}"
     read -r line <&"${POLL[0]}" || fail "the polling psql session ended"
-    IFS='|' read -r done bad <<<"$line"
+    IFS='|' read -r succeeded bad <<<"$line"
     ((bad == 0)) || fail "$bad jobs failed: $(sql "SELECT state, last_error FROM jobqueue.jobs WHERE state NOT IN ('succeeded', 'queued', 'running') LIMIT 3")"
-    ((done == IMAGES)) && return
-    ((SECONDS < deadline)) || fail "only $done of $IMAGES jobs succeeded after 300 s"
+    ((succeeded == IMAGES)) && return
+    ((SECONDS < deadline)) || fail "only $succeeded of $IMAGES jobs succeeded after 300 s"
     sleep 0.2
   done
 }
@@ -334,7 +337,7 @@ queue_run() {  # queue_run P C RUN
 # --- (b) the bare loop --------------------------------------------------------
 
 loop_run() {  # loop_run P THREADS KEY RUN
-  local p=$1 threads=$2 key=$3 run=$4 i k out=$tmp/out-loop pids=() start end hwm=() r cpu
+  local p=$1 threads=$2 key=$3 run=$4 i k out=$tmp/out-loop pids=() start end hwm=() r cpu files=()
   rm -rf "$out"; mkdir -p "$out"
   mapfile -t files < <(image_list)
   for ((i = 0; i < p; i++)); do
@@ -359,7 +362,7 @@ loop_run() {  # loop_run P THREADS KEY RUN
 # --- (c) vipsthumbnail --------------------------------------------------------
 
 vips_run() {  # vips_run P RUN
-  local p=$1 run=$2 out=$tmp/out-vips t0 t1 r per cpu
+  local p=$1 run=$2 out=$tmp/out-vips t0 t1 r per cpu kib=()
   rm -rf "$out" "$tmp/vips-rss"; mkdir -p "$out"
   per=$(((IMAGES + p - 1) / p))
   t0=$(now_ms)
@@ -370,7 +373,8 @@ vips_run() {  # vips_run P RUN
   check_outputs "$out" "vipsthumbnail"
   r=$(rate "$IMAGES" $((t1 - t0)))
   record "vips.$p" "$r"
-  record "rss.vips.$p" "$(mib $(cut -d' ' -f1 "$tmp/vips-rss"))"
+  mapfile -t kib < <(cut -d' ' -f1 "$tmp/vips-rss")
+  record "rss.vips.$p" "$(mib "${kib[@]}")"
   cpu=$(awk '{ t += ($2 + $3) * 1000 } END { printf "%.0f", t }' "$tmp/vips-rss")
   record "cpu.vips.$p.image" "$(per_image "$cpu")"
   log "run $run: vipsthumbnail, $p processes: $r images/s (xargs start to end, process start-up included); CPU ms per image $(per_image "$cpu"); max RSS KiB, user s, system s: $(tr '\n' ' ' <"$tmp/vips-rss")"
@@ -384,10 +388,13 @@ median_of() {  # median_of KEY -> median, or n/a
   if [[ -z $vals ]]; then echo "n/a"; else median <<<"$vals"; fi
 }
 
-fmt() { [[ $1 == n/a ]] && echo n/a || awk -v v="$1" 'BEGIN { printf (v >= 100 ? "%.0f" : "%.1f"), v }'; }
+fmt() { if [[ $1 == n/a ]]; then echo n/a; else awk -v v="$1" 'BEGIN { printf (v >= 100 ? "%.0f" : "%.1f"), v }'; fi; }
 
-fmt1() { [[ $1 == n/a ]] && echo n/a || awk -v v="$1" 'BEGIN { printf "%.1f", v }'; }
-mib_of() { local v; v=$(median_of "$1"); [[ $v == n/a ]] && echo n/a || awk -v v="$v" 'BEGIN { printf "%.0f", v }'; }
+fmt1() { if [[ $1 == n/a ]]; then echo n/a; else awk -v v="$1" 'BEGIN { printf "%.1f", v }'; fi; }
+mib_of() {
+  local v; v=$(median_of "$1")
+  if [[ $v == n/a ]]; then echo n/a; else awk -v v="$v" 'BEGIN { printf "%.0f", v }'; fi
+}
 
 pct() {  # pct A B -> A/B in percent
   if [[ $1 == n/a || $2 == n/a ]]; then echo "—"; else awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f%%", 100 * a / b }'; fi
@@ -504,6 +511,11 @@ inside() {
     log "run $r/$RUNS done after $((SECONDS - started)) s"
   done
 
+  # The polling session ends with its input.
+  local pid_of_poll=${POLL_PID:-}
+  if [[ -n ${POLL[1]:-} ]]; then eval "exec ${POLL[1]}>&-"; fi
+  if [[ -n $pid_of_poll ]]; then wait "$pid_of_poll" 2>/dev/null || true; fi
+
   local cmd="" var
   for var in $KNOBS; do [[ $OVERRIDES == *" $var "* ]] && cmd+="$var='${!var}' "; done
   {
@@ -605,7 +617,7 @@ for s in "${SOURCES[@]}"; do
   names+="${names:+, }$(basename "$src") ($(vipsheader -f width "$src")x$(vipsheader -f height "$src"), ${s%%:*})"
 done
 mean_kb=$(find "$PHOTO_DIR" -name '*.jpg' -printf '%s\n' | awk '{ s += $1 } END { printf "%.0f", s / NR / 1000 }')
-PHOTO_NOTE="real photographs from Debian packages: $names; each scaled to cover ${PHOTO_W}x${PHOTO_H} and centre-cropped (12 MP; 'vips thumbnail --crop centre'), saved as JPEG Q90 4:2:0 without metadata, as is and mirrored: 8 distinct files of $mean_kb kB on average, used in turn."
+PHOTO_NOTE="real photographs from Debian packages: $names; each scaled to cover ${PHOTO_W}x${PHOTO_H} and centre-cropped (12 MP; vips thumbnail --crop centre), saved as JPEG Q90 4:2:0 without metadata, as is and mirrored: 8 distinct files of $mean_kb kB on average, used in turn."
 export PHOTO_DIR PHOTO_NOTE
 
 # One throwaway cluster for the whole run; fsync on because users run durable.

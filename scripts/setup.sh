@@ -12,6 +12,7 @@ packages=(
   libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev
   libcurl4-openssl-dev
   clang libclang-rt-14-dev
+  libvips-tools time iproute2
   postgresql postgresql-contrib postgresql-client
 )
 
