@@ -4,20 +4,14 @@
 
 #include "core/errors.hpp"
 #include "core/metrics.hpp"
+#include "core/pg/params.hpp"
 #include "core/queue.hpp"
 
 namespace jobqueue::core {
 namespace {
 
-const char* OrNull(const std::optional<std::string>& value) { return value ? value->c_str() : nullptr; }
-
-std::string DumpJson(const nlohmann::json& value, const char* field) {
-  try {
-    return value.dump();
-  } catch (const nlohmann::json::exception&) {
-    throw InvalidArgument(std::string(field) + ": contains invalid UTF-8", field);
-  }
-}
+using pg::DumpJson;
+using pg::OrNull;
 
 // Sent as a binary parameter: no hex escaping of possibly megabytes.
 pqxx::binarystring Bytes(std::string_view bytes) { return pqxx::binarystring(bytes.data(), bytes.size()); }

@@ -3,6 +3,7 @@
 #include <unordered_map>
 
 #include "core/errors.hpp"
+#include "core/pg/params.hpp"
 
 namespace jobqueue::core {
 namespace {
@@ -21,7 +22,7 @@ std::string IdArray(const std::vector<JobId>& ids) {
   return out + "}";
 }
 
-const char* OrNull(const std::optional<std::string>& value) { return value ? value->c_str() : nullptr; }
+using pg::OrNull;
 
 }  // namespace
 

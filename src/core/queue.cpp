@@ -7,6 +7,7 @@
 #include "core/errors.hpp"
 #include "core/job_listing.hpp"
 #include "core/metrics.hpp"
+#include "core/pg/params.hpp"
 
 namespace jobqueue::core {
 namespace {
@@ -45,17 +46,8 @@ std::vector<std::string> Tokens(const std::vector<Lease>& leases) {
   return tokens;
 }
 
-std::string DumpJson(const nlohmann::json& value, const char* field) {
-  try {
-    return value.dump();
-  } catch (const nlohmann::json::exception&) {
-    throw InvalidArgument(std::string(field) + ": contains invalid UTF-8", field);
-  }
-}
-
-const char* OrNull(const std::optional<std::string>& value) {
-  return value ? value->c_str() : nullptr;
-}
+using pg::DumpJson;
+using pg::OrNull;
 
 void ValidateName(const std::string& value, const char* field, std::size_t max_bytes) {
   if (value.empty()) throw InvalidArgument(std::string(field) + ": must not be empty", field);

@@ -1,0 +1,26 @@
+#pragma once
+// Turning C++ values into statement parameters, shared by core's classes
+// that run statements (Queue, JobBlobs, JobListing).
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "core/errors.hpp"
+
+namespace jobqueue::core::pg {
+
+// An optional text parameter: null (SQL NULL) when unset.
+inline const char* OrNull(const std::optional<std::string>& value) { return value ? value->c_str() : nullptr; }
+
+// A JSON parameter as text. Throws InvalidArgument naming `field` when a
+// string in it is not valid UTF-8.
+inline std::string DumpJson(const nlohmann::json& value, const char* field) {
+  try {
+    return value.dump();
+  } catch (const nlohmann::json::exception&) {
+    throw InvalidArgument(std::string(field) + ": contains invalid UTF-8", field);
+  }
+}
+
+}  // namespace jobqueue::core::pg
