@@ -8,6 +8,7 @@
 #include <set>
 #include <mutex>
 #include <thread>
+#include <string>
 
 #include <catch2/catch.hpp>
 
@@ -48,6 +49,17 @@ bool IsTransient(const std::exception_ptr& error) {
   }
 }
 
+std::string ErrorText(const std::exception_ptr& error) {
+  if (!error) return "";
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    return e.what();
+  } catch (...) {
+    return "unknown error";
+  }
+}
+
 }  // namespace
 
 TEST_CASE("single submissions from many threads are enqueued together, each key once", "[pg][api][concurrency]") {
@@ -82,6 +94,7 @@ TEST_CASE("single submissions from many threads are enqueued together, each key 
   std::map<std::string, int> created_by_key;
   int created = 0;
   for (const auto& [key, o] : outcomes.all) {
+    INFO("error: " << ErrorText(o.error));
     REQUIRE_FALSE(o.error);
     REQUIRE(o.job);
     CHECK(o.job->id == o.id);

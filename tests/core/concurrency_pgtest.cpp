@@ -2,8 +2,12 @@
 // Counted at the end: none lost, none completed twice.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
+#include <map>
 #include <mutex>
+#include <random>
+#include <set>
 #include <thread>
 #include <unordered_map>
 
@@ -165,4 +169,51 @@ TEST_CASE("fifty concurrent enqueues with one key create one job", "[pg][concurr
   CHECK(created == 1);
   for (auto id : ids) CHECK(id == ids[0]);
   CHECK(db.Scalar<int>("SELECT count(*) FROM jobqueue.jobs") == 1);
+}
+
+// Batches that share idempotency keys, each listing them in its own order.
+// Inserted in input order, two such batches could each hold a key the other
+// waits for, and PostgreSQL would abort one with a deadlock (40P01); the
+// statement inserts in key order so they queue behind each other instead.
+TEST_CASE("concurrent batches sharing keys in different orders never deadlock", "[pg][concurrency]") {
+  TestDatabase db;
+  constexpr int kThreads = 4, kRounds = 30, kKeysPerRound = 64;
+  std::atomic<int> errors{0};
+  std::atomic<int> arrived{0};  // a barrier: every round starts together
+  std::mutex mutex;
+  std::string first_error;
+  std::map<std::string, std::set<core::JobId>> ids_by_key;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      core::pg::Connection conn(db.dsn());
+      core::Queue queue(conn);
+      std::mt19937 random(static_cast<unsigned>(t + 1));
+      for (int round = 0; round < kRounds; ++round) {
+        std::vector<core::NewJob> batch;
+        for (int k = 0; k < kKeysPerRound; ++k) {
+          auto job = MakeJob("noop", {{"t", t}});
+          job.idempotency_key = "round-" + std::to_string(round) + "-key-" + std::to_string(k);
+          batch.push_back(std::move(job));
+        }
+        std::shuffle(batch.begin(), batch.end(), random);
+        ++arrived;
+        while (arrived < kThreads * (round + 1)) std::this_thread::yield();
+        try {
+          const auto results = queue.EnqueueMany(batch);
+          std::lock_guard<std::mutex> lock(mutex);
+          for (std::size_t i = 0; i < batch.size(); ++i) ids_by_key[*batch[i].idempotency_key].insert(results[i].id);
+        } catch (const std::exception& e) {
+          std::lock_guard<std::mutex> lock(mutex);
+          if (errors++ == 0) first_error = e.what();
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  INFO("first error: " << first_error);
+  CHECK(errors == 0);
+  CHECK(ids_by_key.size() == static_cast<std::size_t>(kRounds * kKeysPerRound));
+  for (const auto& [key, ids] : ids_by_key) CHECK(ids.size() == 1);
+  CHECK(db.Scalar<int>("SELECT count(*) FROM jobqueue.jobs") == kRounds * kKeysPerRound);
 }

@@ -111,6 +111,10 @@ void RethrowTranslated() {
     }
     if (state == "23505") throw Conflict("duplicate (" + state + "): " + message);
     throw Error("database error (" + state + "): " + message);
+  } catch (const pqxx::transaction_rollback& e) {
+    // libpqxx 6.4 throws deadlocks and serialization failures as this, not
+    // as sql_error, so the SQLSTATE checks above never see them.
+    throw Transient(std::string("transaction rolled back, retry: ") + e.what());
   } catch (const pqxx::usage_error& e) {
     throw Error(std::string("database usage error: ") + e.what());
   } catch (const pqxx::failure& e) {

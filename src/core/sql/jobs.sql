@@ -17,7 +17,9 @@ FROM jobqueue.enqueue_job($1::text, $2::jsonb, $3::text, $4::smallint,
 -- input row knows its job. A row whose idempotency key already exists on its
 -- queue (or earlier in the same batch) is skipped with created = false; the
 -- caller looks the existing job up with find_by_idempotency_key. Rows come
--- back in input order; ord is 1-based.
+-- back in input order; ord is 1-based. Rows are inserted in key order so two
+-- batches that share keys wait on each other's keys in the same order and
+-- never deadlock (inserting in input order did, under concurrent batches).
 WITH input AS (
   SELECT e.ord,
          nextval(pg_get_serial_sequence('jobqueue.jobs', 'id')) AS new_id,
@@ -37,7 +39,7 @@ inserted AS (
                              idempotency_key)
   OVERRIDING SYSTEM VALUE
   SELECT new_id, queue, kind, payload, priority, run_at, max_attempts, idempotency_key
-  FROM input ORDER BY ord
+  FROM input ORDER BY queue, idempotency_key, ord
   ON CONFLICT (queue, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
   RETURNING id
 ),
