@@ -54,7 +54,9 @@ WriteResult JobBlobs::CompleteWithOutput(const Lease& lease, const nlohmann::jso
 }
 
 std::optional<JobBlob> JobBlobs::Get(JobId id, BlobRole role, bool with_bytes) {
-  const auto rows = conn_.Exec("get_job_blob", id, ToString(role), with_bytes);
+  // The bytes come by a second statement, in binary format. The stored
+  // image never changes once written; it can only vanish with its job.
+  const auto rows = conn_.Exec("get_job_blob", id, ToString(role));
   if (rows.empty()) return std::nullopt;
   const auto& row = rows[0];
   JobBlob blob;
@@ -67,7 +69,14 @@ std::optional<JobBlob> JobBlobs::Get(JobId id, BlobRole role, bool with_bytes) {
   blob.content_type = row["content_type"].as<std::string>();
   blob.byte_size = row["byte_size"].as<std::int64_t>();
   blob.sha256 = row["sha256"].as<std::string>();
-  if (with_bytes && !row["bytes"].is_null()) blob.bytes = pqxx::binarystring(row["bytes"]).str();
+  if (with_bytes) {
+    auto bytes = conn_.ExecBinaryField("get_job_blob_bytes", {std::to_string(id), ToString(role)});
+    if (!bytes) {
+      blob.present = false;  // deleted with its job between the two statements
+      return blob;
+    }
+    blob.bytes = std::move(*bytes);
+  }
   return blob;
 }
 

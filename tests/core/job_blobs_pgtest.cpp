@@ -58,6 +58,23 @@ TEST_CASE("an upload stores its job and its bytes together, byte for byte", "[pg
   CHECK_FALSE(blobs.Get(result.id + 1000, BlobRole::kInput, true));
 }
 
+TEST_CASE("bytes read over a session the server dropped fail as transient; the next read reconnects",
+          "[pg][blobs]") {
+  TestDatabase db;
+  core::pg::Connection conn(db.dsn());
+  core::JobBlobs blobs(conn);
+  const std::string bytes(300000, '\x01');
+  const auto id = blobs.EnqueueWithInput(MakeJob("image.pipeline"), "image/png", bytes).id;
+  REQUIRE(blobs.Get(id, BlobRole::kInput, true)->bytes == bytes);
+  const auto pid = conn.Raw().backendpid();
+  db.Sql("SELECT pg_terminate_backend(" + std::to_string(pid) + ")");
+  CHECK_THROWS_AS(conn.ExecBinaryField("get_job_blob_bytes", {std::to_string(id), "input"}), Transient);
+  CHECK(blobs.Get(id, BlobRole::kInput, true)->bytes == bytes);
+  // A statement the server refuses is an error naming the cause, not a lost session.
+  CHECK_THROWS_AS(conn.ExecBinaryField("get_job_blob_bytes", {"not a number", "input"}), InvalidArgument);
+  CHECK(conn.ExecBinaryField("get_job_blob_bytes", {std::to_string(id), "output"}) == std::nullopt);
+}
+
 TEST_CASE("an upload with an idempotency key already used stores nothing more", "[pg][blobs]") {
   TestDatabase db;
   core::pg::Connection conn(db.dsn());

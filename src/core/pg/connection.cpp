@@ -1,5 +1,6 @@
 #include "core/pg/connection.hpp"
 
+#include <libpq-fe.h>
 #include <spdlog/spdlog.h>
 
 #include "core/errors.hpp"
@@ -23,6 +24,12 @@ class LogNotices : public pqxx::errorhandler {
     }
     return false;  // handled: do not print it as well
   }
+};
+
+// libpqxx 6.4 keeps a session's libpq handle to itself; largeobject, which
+// needs it, hands it to subclasses. Used only by ExecBinaryField.
+struct LibpqHandle : pqxx::largeobject {
+  static PGconn* Of(const pqxx::dbtransaction& tx) { return raw_connection(tx); }
 };
 
 }  // namespace
@@ -81,6 +88,35 @@ pqxx::result Connection::InTransaction(const std::function<pqxx::result(pqxx::wo
     tx.commit();
     return result;
   });
+}
+
+std::optional<std::string> Connection::ExecBinaryField(const std::string& name,
+                                                       const std::vector<std::string>& params) {
+  const auto statement = Statements().find(name);
+  if (statement == Statements().end()) throw std::logic_error("no statement named " + name);
+  std::vector<const char*> values;
+  for (const auto& p : params) values.push_back(p.c_str());
+  std::optional<std::string> field;
+  Guard([&] {
+    pqxx::work tx(Raw());
+    PGconn* handle = LibpqHandle::Of(tx);
+    const std::unique_ptr<PGresult, decltype(&PQclear)> result(
+        PQexecParams(handle, statement->second.c_str(), static_cast<int>(values.size()), nullptr,
+                     values.data(), nullptr, nullptr, /*resultFormat=*/1),
+        &PQclear);
+    if (!result || PQresultStatus(result.get()) != PGRES_TUPLES_OK) {
+      const std::string message = PQerrorMessage(handle);
+      if (PQstatus(handle) == CONNECTION_BAD) throw pqxx::broken_connection(message);
+      const char* state = result ? PQresultErrorField(result.get(), PG_DIAG_SQLSTATE) : nullptr;
+      throw pqxx::sql_error(message, name, state);
+    }
+    if (PQntuples(result.get()) > 0 && PQnfields(result.get()) > 0 && !PQgetisnull(result.get(), 0, 0)) {
+      field.emplace(PQgetvalue(result.get(), 0, 0), static_cast<std::size_t>(PQgetlength(result.get(), 0, 0)));
+    }
+    tx.commit();
+    return pqxx::result();
+  });
+  return field;
 }
 
 bool IsConnectionState(const std::string& state) {

@@ -47,12 +47,17 @@ SELECT id, (SELECT count(*) FROM stored) AS stored FROM completed;
 
 -- name: get_job_blob
 -- Job $1's state and worker, and its image of role $2 ('input' or
--- 'output') if stored; the bytes only when $3 is true (a conditional GET
--- needs just the digest, and an unread bytea is never fetched from TOAST).
--- No row: no such job. NULL content_type: the job has no such image.
+-- 'output') if stored, without its bytes (get_job_blob_bytes reads them;
+-- a conditional GET needs just the digest, and an unread bytea is never
+-- fetched from TOAST). No row: no such job. NULL content_type: the job has
+-- no such image.
 SELECT j.state::text AS state, j.kind, j.lease_owner, j.last_error,
-       b.content_type, b.byte_size, encode(b.sha256, 'hex') AS sha256,
-       CASE WHEN $3::boolean THEN b.bytes END AS bytes
+       b.content_type, b.byte_size, encode(b.sha256, 'hex') AS sha256
 FROM jobqueue.jobs AS j
 LEFT JOIN jobqueue.job_blobs AS b ON b.job_id = j.id AND b.role = $2::text
 WHERE j.id = $1;
+
+-- name: get_job_blob_bytes
+-- The bytes of job $1's image of role $2 ('input' or 'output'), read in
+-- binary format (Connection::ExecBinaryField). No row: no such image.
+SELECT bytes FROM jobqueue.job_blobs WHERE job_id = $1::bigint AND role = $2::text;
