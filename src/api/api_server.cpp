@@ -102,7 +102,9 @@ class RequestHandler : public PH::Handler {
       if (auto v = request.headers().tryGetRaw("Content-Type")) ex->content_type = v->value();
       if (auto v = request.headers().tryGetRaw("Authorization")) ex->authorization = v->value();
       if (auto v = request.headers().tryGetRaw("If-None-Match")) ex->if_none_match = v->value();
-      ex->body = request.body();
+      // The body is moved, not copied (an upload is megabytes): the parser
+      // owns a non-const Request and resets it once this returns.
+      ex->body = std::move(const_cast<std::string&>(request.body()));
     } catch (const std::exception& e) {
       spdlog::error("{}", core::LogFields("request dropped", {{"error", e.what()}}));
       if (ex) ex->Fail(std::current_exception());
