@@ -294,6 +294,10 @@ TEST_CASE("a second SIGTERM during the drain exits 1 at once and the leases are 
                   {{"WORKER_CONCURRENCY", "2"}, {"WORKER_LEASE_DURATION_SECONDS", "1"},
                    {"WORKER_SHUTDOWN_GRACE_SECONDS", "25"}});
   REQUIRE(WaitFor([&] { return Count(db, "state = 'running'") == 2; }, 10000));
+  // Claimed is not yet started: a drain hands unstarted jobs back and could
+  // end before the second signal. Give the handlers time to start (CI's
+  // sanitized build once lost this race).
+  std::this_thread::sleep_for(std::chrono::seconds(1));
   w.process->Signal(SIGTERM);
   REQUIRE(WaitFor([&] { return w.LogHas("signal received; draining"); }, 5000));
   // Still draining: the 10 s jobs hold it.
