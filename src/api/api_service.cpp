@@ -240,11 +240,13 @@ void ApiService::SubmitRead(const ExchangePtr& ex, std::function<void(core::pg::
 void ApiService::Ready(const ExchangePtr& ex) {
   const int expected = schema_version_;
   SubmitRead(ex, [ex, expected](core::pg::Connection& conn) {
+    // A database further on is fine: a release's migrations keep the
+    // previous release working, so both run during a rolling update.
     const int version = core::Migrator().CurrentVersion(conn);
-    if (version != expected) {
+    if (version < expected) {
       ex->Reply(503, ErrorBody({503, "schema_mismatch",
                                 "database schema is at version " + std::to_string(version) +
-                                    ", this server expects " + std::to_string(expected) + " (run jobqueue migrate)",
+                                    ", this server needs " + std::to_string(expected) + " (run jobqueue migrate)",
                                 ""}));
       return;
     }

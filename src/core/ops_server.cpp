@@ -13,20 +13,22 @@ class OpsHandler : public Pistache::Http::Handler {
  public:
   HTTP_PROTOTYPE(OpsHandler)
 
-  OpsHandler(const Metrics& metrics, std::function<HealthReport()> health)
-      : metrics_(metrics), health_(std::move(health)) {}
+  OpsHandler(const Metrics& metrics, std::function<HealthReport()> health, std::function<HealthReport()> ready)
+      : metrics_(metrics), health_(std::move(health)), ready_(std::move(ready)) {}
 
   void onRequest(const Pistache::Http::Request& request,
                  Pistache::Http::ResponseWriter response) override {
     using Pistache::Http::Code;
     const auto json = MIME(Application, Json);
     const bool get = request.method() == Pistache::Http::Method::Get;
-    if (get && request.resource() == "/metrics") {
+    const auto& path = request.resource();
+    if (get && path == "/metrics") {
       response.send(Code::Ok, metrics_.Serialize(), MIME(Text, Plain));
-    } else if (get && (request.resource() == "/health" || request.resource() == "/healthz")) {
+    } else if (get && (path == "/health" || path == "/healthz" || path == "/ready" || path == "/readyz")) {
+      const auto& probe = (path == "/ready" || path == "/readyz") ? ready_ : health_;
       HealthReport report;
       try {
-        report = health_();
+        report = probe();
       } catch (const std::exception& e) {
         report = {false, R"({"status":"error"})"};
       }
@@ -40,12 +42,14 @@ class OpsHandler : public Pistache::Http::Handler {
  private:
   const Metrics& metrics_;
   std::function<HealthReport()> health_;
+  std::function<HealthReport()> ready_;
 };
 
 }  // namespace
 
-OpsServer::OpsServer(const Metrics& metrics, std::function<HealthReport()> health)
-    : metrics_(metrics), health_(std::move(health)) {}
+OpsServer::OpsServer(const Metrics& metrics, std::function<HealthReport()> health,
+                     std::function<HealthReport()> ready)
+    : metrics_(metrics), health_(std::move(health)), ready_(std::move(ready)) {}
 
 OpsServer::~OpsServer() { Stop(); }
 
@@ -58,7 +62,7 @@ void OpsServer::Start(int port) {
                         .threads(1)
                         .flags(Pistache::Tcp::Options::ReuseAddr)
                         .maxRequestSize(16 * 1024));
-    endpoint_->setHandler(Pistache::Http::make_handler<OpsHandler>(metrics_, health_));
+    endpoint_->setHandler(Pistache::Http::make_handler<OpsHandler>(metrics_, health_, ready_));
     endpoint_->serveThreaded();
     port_ = static_cast<uint16_t>(endpoint_->getPort());
   } catch (const std::exception& e) {

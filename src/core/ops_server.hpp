@@ -1,7 +1,8 @@
 #pragma once
 // OpsServer: the small HTTP endpoint every long-running binary exposes for
-// Kubernetes and Prometheus: GET /health (the probe) and GET /metrics (the
-// registry's text format). Anything else is 404. Owned by main; Stop() or the
+// Kubernetes and Prometheus: GET /health (the liveness probe), GET /ready
+// (the readiness probe) and GET /metrics (the registry's text format).
+// Anything else is 404. Owned by main; Stop() or the
 // destructor shuts it down.
 #include <functional>
 #include <memory>
@@ -21,9 +22,9 @@ struct HealthReport {
 
 class OpsServer {
  public:
-  // `metrics` and `health` must outlive the server; `health` is called on the
-  // server's thread for each /health request.
-  OpsServer(const Metrics& metrics, std::function<HealthReport()> health);
+  // `metrics` and the callbacks must outlive the server; each is called on
+  // the server's thread for each /health or /ready request.
+  OpsServer(const Metrics& metrics, std::function<HealthReport()> health, std::function<HealthReport()> ready);
   ~OpsServer();
   OpsServer(const OpsServer&) = delete;
   OpsServer& operator=(const OpsServer&) = delete;
@@ -37,6 +38,7 @@ class OpsServer {
  private:
   const Metrics& metrics_;
   std::function<HealthReport()> health_;
+  std::function<HealthReport()> ready_;
   std::unique_ptr<Pistache::Http::Endpoint> endpoint_;
   int port_ = 0;
 };

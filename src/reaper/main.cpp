@@ -3,6 +3,7 @@
 // Exit codes: 0 stopped, 1 second signal, 2 bad configuration.
 #include <unistd.h>
 
+#include <atomic>
 #include <iostream>
 
 #include <spdlog/spdlog.h>
@@ -12,6 +13,7 @@
 #include "core/log.hpp"
 #include "core/metrics.hpp"
 #include "core/ops_server.hpp"
+#include "core/schema_gate.hpp"
 #include "core/shutdown_signals.hpp"
 #include "reaper/reaper_service.hpp"
 
@@ -52,14 +54,29 @@ int main() {
   }
   jobqueue::core::Metrics metrics;
   jobqueue::reaper::ReaperService service(config.reaper, &metrics);
-  jobqueue::core::OpsServer ops(metrics, [&service] { return service.Health(); });
+  // Until the schema is there the reaper waits: alive, not ready.
+  jobqueue::core::SchemaGate schema(config.reaper.dsn);
+  jobqueue::core::OpsServer ops(
+      metrics,
+      [&] {
+        if (schema.passed()) return service.Health();
+        auto waiting = schema.WaitingReport();
+        waiting.healthy = true;
+        return waiting;
+      },
+      [&] { return schema.passed() ? service.Health() : schema.WaitingReport(); });
+  std::atomic<bool> stop_requested{false};
   try {
     ops.Start(config.metrics_port);
   } catch (const jobqueue::ConfigError& e) {
     std::cerr << "jobqueue-reaper: REAPER_METRICS_PORT: " << e.what() << "\n";
     return 2;
   }
-  signals.Start([&](int) { service.Stop(); },
+  signals.Start(
+      [&](int) {
+        stop_requested = true;
+        service.Stop();
+      },
                 [](int) {
                   spdlog::default_logger()->flush();
                   _exit(1);
@@ -71,7 +88,7 @@ int main() {
                                             {"retention_hours", r.retention_hours},
                                             {"batch_size", r.batch_size},
                                             {"metrics_port", ops.port()}}));
-  service.Run();
+  if (schema.Wait([&] { return stop_requested.load(); })) service.Run();
   spdlog::info("{}", jobqueue::core::LogFields("reaper stopped", {{"reaper_id", r.reaper_id}}));
   ops.Stop();
   return 0;

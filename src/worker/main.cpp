@@ -3,6 +3,7 @@
 // Exit codes: 0 drained, 1 second signal or runtime failure, 2 bad configuration.
 #include <unistd.h>
 
+#include <atomic>
 #include <algorithm>
 #include <cstdio>
 #include <iostream>
@@ -14,6 +15,7 @@
 #include "core/log.hpp"
 #include "core/metrics.hpp"
 #include "core/ops_server.hpp"
+#include "core/schema_gate.hpp"
 #include "core/shutdown_signals.hpp"
 #include "worker/handlers.hpp"
 #include "worker/image_handlers.hpp"
@@ -104,7 +106,18 @@ int main() {
   jobqueue::images::SetOpenCvThreads(opencv_threads);
   jobqueue::worker::Worker worker(w, handlers, &metrics);
 
-  jobqueue::core::OpsServer ops(metrics, [&worker] { return worker.Health(); });
+  // Until the schema is there the worker waits: alive, not ready.
+  jobqueue::core::SchemaGate schema(w.dsn);
+  jobqueue::core::OpsServer ops(
+      metrics,
+      [&] {
+        if (schema.passed()) return worker.Health();
+        auto waiting = schema.WaitingReport();
+        waiting.healthy = true;
+        return waiting;
+      },
+      [&] { return schema.passed() ? worker.Health() : schema.WaitingReport(); });
+  std::atomic<bool> stop_requested{false};
   try {
     ops.Start(config.metrics_port);
   } catch (const jobqueue::ConfigError& e) {
@@ -115,6 +128,7 @@ int main() {
       [&](int sig) {
         spdlog::info("{}", jobqueue::core::LogFields("signal received; draining",
                                                      {{"worker_id", w.worker_id}, {"signal", sig}}));
+        stop_requested = true;
         worker.Stop();
       },
       [&](int sig) {
@@ -133,6 +147,12 @@ int main() {
                           {"metrics_port", ops.port()}, {"cpus", cpus}, {"opencv_threads", opencv_threads},
                           {"max_image_pixels", config.images.limits.max_pixels},
                           {"image_fetch_allow_private", config.images.fetch.allow_private}}));
+  if (!schema.Wait([&] { return stop_requested.load(); })) {
+    spdlog::info("{}", jobqueue::core::LogFields("worker stopped before the schema was there",
+                                                 {{"worker_id", w.worker_id}}));
+    ops.Stop();
+    return 0;
+  }
   const bool clean = worker.Run();
   const auto stats = worker.Stats();
   spdlog::info("{}", jobqueue::core::LogFields(

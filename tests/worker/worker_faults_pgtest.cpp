@@ -26,8 +26,9 @@
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 
-#include "core/local_postgres.hpp"
 #include "core/job_blobs.hpp"
+#include "core/local_postgres.hpp"
+#include "core/migrator.hpp"
 #include "images/test_images.hpp"
 #include "support/child_process.hpp"
 #include "support/pg_fixture.hpp"
@@ -613,6 +614,45 @@ TEST_CASE("what libpng writes to stderr reaches the worker's JSON log as JSON li
     INFO(line);
     CHECK(nlohmann::json::parse(line, nullptr, false).is_object());
   }
+}
+
+TEST_CASE("a worker and a reaper started before the migration wait alive and unready, then work",
+          "[pg][worker][faults]") {
+  TestDatabase db(/*migrated=*/false);
+  WorkerProcess w(db.dsn(), "worker-early");
+  ReaperProcess reaper(db.dsn());
+  REQUIRE(WaitFor([&] { return w.LogHas("waiting for the schema"); }, 10000));
+  REQUIRE(WaitFor([&] { return reaper.process->Log().find("waiting for the schema") != std::string::npos; }, 10000));
+  std::string body;
+  CHECK(HttpGet(w.port, "/health", &body) == 200);
+  CHECK(HttpGet(w.port, "/ready", &body) == 503);
+  CHECK(body.find("waiting_for_schema") != std::string::npos);
+  CHECK(HttpGet(reaper.port, "/health") == 200);
+  CHECK(HttpGet(reaper.port, "/ready") == 503);
+  // Waiting is quiet: one line, not a failed statement every poll.
+  std::this_thread::sleep_for(seconds(2));
+  CHECK(LogLines(*w.process, "waiting for the schema; run jobqueue migrate").size() == 1);
+  CHECK(w.process->Log().find("database error") == std::string::npos);
+
+  {
+    core::pg::Connection conn(db.dsn());
+    core::Migrator().Migrate(conn);
+  }
+  REQUIRE(WaitFor([&] { return HttpGet(w.port, "/ready") == 200; }, 10000));
+  REQUIRE(WaitFor([&] { return HttpGet(reaper.port, "/ready") == 200; }, 10000));
+  EnqueueSleeps(db, 3, 0.01);
+  CHECK(WaitFor([&] { return Count(db, "state = 'succeeded'") == 3; }, 10000));
+  w.process->Signal(SIGTERM);
+  CHECK(w.process->Wait(seconds(10)) == 0);
+}
+
+TEST_CASE("a worker waiting for the schema stops at once on SIGTERM", "[pg][worker][faults]") {
+  TestDatabase db(/*migrated=*/false);
+  WorkerProcess w(db.dsn(), "worker-never-migrated");
+  REQUIRE(WaitFor([&] { return w.LogHas("waiting for the schema"); }, 10000));
+  w.process->Signal(SIGTERM);
+  CHECK(w.process->Wait(seconds(3)) == 0);
+  CHECK(w.LogHas("worker stopped before the schema was there"));
 }
 
 }  // namespace jobqueue::testing
