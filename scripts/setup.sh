@@ -10,7 +10,7 @@ packages=(
   libpistache-dev
   nlohmann-json3-dev libspdlog-dev libfmt-dev prometheus-cpp-dev catch2
   libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev
-  libcurl4-openssl-dev
+  libcurl4-openssl-dev libcli11-dev
   clang libclang-rt-14-dev
   libvips-tools time iproute2
   postgresql postgresql-contrib postgresql-client

@@ -50,11 +50,15 @@ nlohmann::ordered_json QueuesJson(const std::vector<core::QueueDepthRow>& rows) 
       q["queue"] = row.queue;
       q["depth"] = 0;
       q["oldest_queued_age_seconds"] = nullptr;
+      q["succeeded_last_minute"] = 0;
+      q["dead_last_minute"] = 0;
       nlohmann::ordered_json states;
       for (const char* s : kStates) states[s] = 0;
       q["states"] = states;
     }
     q["states"][row.state] = row.jobs;
+    if (row.state == "succeeded") q["succeeded_last_minute"] = row.finished_last_minute;
+    if (row.state == "dead") q["dead_last_minute"] = row.finished_last_minute;
     if (row.state == "queued") {
       q["depth"] = row.due;
       if (row.oldest_queued_seconds) q["oldest_queued_age_seconds"] = *row.oldest_queued_seconds;

@@ -1,15 +1,16 @@
 #pragma once
-// The `jobqueue` subcommands. Each returns the process exit code; main maps
-// exceptions to codes. `args` excludes the program and subcommand names.
+// The `jobqueue` subcommands that talk to the database; those that act on
+// jobs are in job_commands.hpp. Each returns the process exit code; main
+// maps exceptions to codes.
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace jobqueue::cli {
 
-int Migrate(const std::vector<std::string>& args);
-int Enqueue(const std::vector<std::string>& args);
-int Status(const std::vector<std::string>& args);
-int Dev(const std::vector<std::string>& args);
+// Both talk to the database (DATABASE_URL), not to the API.
+int Migrate(bool print_schema);
+int Dev(std::optional<int> workers);
 
 }  // namespace jobqueue::cli
 

@@ -72,8 +72,7 @@ bool ApiAnswers(int port) {
 
 }  // namespace
 
-int Dev(const std::vector<std::string>& args) {
-  if (!args.empty()) throw InvalidArgument("dev: takes no arguments");
+int Dev(std::optional<int> workers) {
   core::Env env;
   // Block the stop signals before any thread or child exists: the loop
   // below is the one place that sees them.
@@ -83,7 +82,9 @@ int Dev(const std::vector<std::string>& args) {
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
-  const int replicas = static_cast<int>(env.Int("WORKER_REPLICAS", 2, 0, 64));
+  // --workers N, else WORKER_REPLICAS, else 2.
+  const int replicas = workers ? *workers : static_cast<int>(env.Int("WORKER_REPLICAS", 2, 0, 64));
+  if (replicas < 0 || replicas > 64) throw InvalidArgument("--workers: must be between 0 and 64");
   const std::string bin = env.String("JOBQUEUE_BIN_DIR", BinaryDir());
   for (const char* name : {"jobqueue-api", "jobqueue-worker", "jobqueue-reaper"}) {
     if (access((bin + "/" + name).c_str(), X_OK) != 0) {

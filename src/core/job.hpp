@@ -88,6 +88,7 @@ struct QueueDepthRow {
   std::int64_t jobs = 0;
   std::int64_t due = 0;
   std::optional<double> oldest_queued_seconds;
+  std::int64_t finished_last_minute = 0;  // jobs that reached `state` in the last minute
 };
 
 }  // namespace jobqueue::core

@@ -386,6 +386,7 @@ std::vector<QueueDepthRow> Queue::Depth() {
     if (!row["oldest_queued_seconds"].is_null()) {
       r.oldest_queued_seconds = row["oldest_queued_seconds"].as<double>();
     }
+    r.finished_last_minute = row["finished_last_minute"].as<std::int64_t>();
     out.push_back(std::move(r));
   }
   return out;

@@ -296,7 +296,15 @@ DELETE FROM jobqueue.jobs AS j USING old WHERE j.id = old.id
 RETURNING j.id;
 
 -- name: queue_depth
--- Depth per queue and state with the oldest due queued job's age in seconds.
-SELECT queue, state::text, jobs, due, extract(epoch FROM oldest_queued_age)::float8 AS oldest_queued_seconds
-FROM jobqueue.queue_depth
-ORDER BY queue, state;
+-- Depth per queue and state with the oldest due queued job's age in
+-- seconds, and how many jobs reached the state in the last minute (the
+-- throughput `jobqueue status` shows).
+SELECT d.queue, d.state::text, d.jobs, d.due,
+       extract(epoch FROM d.oldest_queued_age)::float8 AS oldest_queued_seconds,
+       coalesce(f.finished, 0) AS finished_last_minute
+FROM jobqueue.queue_depth AS d
+LEFT JOIN (SELECT queue, state, count(*) AS finished
+           FROM jobqueue.jobs
+           WHERE finished_at >= now() - interval '1 minute'
+           GROUP BY queue, state) AS f ON f.queue = d.queue AND f.state = d.state
+ORDER BY d.queue, d.state;
