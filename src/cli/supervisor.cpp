@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <stdexcept>
@@ -90,16 +91,35 @@ void Supervisor::Launch(Child& child) {
   });
 }
 
-void Supervisor::Check(std::chrono::seconds pause) {
+void Supervisor::Check() {
+  const auto now = std::chrono::steady_clock::now();
   for (auto& child : children_) {
-    if (child->pid <= 0) continue;
+    if (child->pid <= 0) {
+      if (child->restart_at && now >= *child->restart_at) {
+        child->restart_at.reset();
+        PrintPrefixed("dev", "restarting " + child->spec.name);
+        Launch(*child);
+      }
+      continue;
+    }
     int status = 0;
     if (waitpid(child->pid, &status, WNOHANG) != child->pid) continue;
     child->pid = -1;
-    PrintPrefixed("dev", child->spec.name + " " + Describe(status) + "; restarting");
-    const auto earliest = child->started + pause;
-    if (std::chrono::steady_clock::now() < earliest) std::this_thread::sleep_until(earliest);
-    Launch(*child);
+    // A child that ran a while and then died is restarted at once; one that
+    // dies soon after starting waits 1, 2, 4 ... 60 s, so a broken binary or
+    // configuration does not spin.
+    child->quick_crashes = now - child->started < kQuickCrash ? child->quick_crashes + 1 : 0;
+    const auto delay = std::chrono::seconds(
+        child->quick_crashes == 0 ? 0 : std::min<long>(60, 1L << std::min(child->quick_crashes - 1, 6)));
+    child->restart_at = now + delay;
+    std::string message = child->spec.name + " " + Describe(status) + "; restarting";
+    if (delay.count() > 0) message += " in " + std::to_string(delay.count()) + " s";
+    if (child->quick_crashes >= kReportAfter) {
+      message += " (it has crashed " + std::to_string(child->quick_crashes) +
+                 " times in a row, each within " + std::to_string(kQuickCrash.count()) +
+                 " s of starting: see its log lines above)";
+    }
+    PrintPrefixed("dev", message);
   }
 }
 

@@ -4,7 +4,8 @@
 // terminal reaches only `jobqueue dev`, which then stops the children with
 // one SIGTERM each (a second signal would make a worker exit undrained).
 // Their output is forwarded line by line, prefixed with their name. A child
-// that exits on its own is restarted after a pause. Owned by Dev(); the
+// that exits on its own is restarted, with a backoff when it keeps dying
+// soon after starting, and each restart is reported. Owned by Dev(); the
 // destructor kills whatever still runs.
 #include <sys/types.h>
 
@@ -12,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -32,9 +34,14 @@ class Supervisor {
   Supervisor& operator=(const Supervisor&) = delete;
 
   void Start(const ChildSpec& spec);
-  // Reaps children that exited, reports them and restarts them (at most once
-  // per `pause`). Call periodically.
-  void Check(std::chrono::seconds pause = std::chrono::seconds(2));
+  // Reaps children that exited, reports them, and restarts those whose
+  // backoff has passed. Never blocks; call periodically.
+  void Check();
+
+  // A child dying this soon after starting counts as a quick crash; after
+  // kReportAfter in a row the report says it keeps crashing.
+  static constexpr std::chrono::seconds kQuickCrash{30};
+  static constexpr int kReportAfter = 3;
   // SIGTERM to every child, wait up to `grace` for all, then SIGKILL.
   void StopAll(std::chrono::seconds grace);
 
@@ -44,6 +51,8 @@ class Supervisor {
     pid_t pid = -1;
     std::thread forwarder;
     std::chrono::steady_clock::time_point started;
+    int quick_crashes = 0;                                            // in a row
+    std::optional<std::chrono::steady_clock::time_point> restart_at;  // set while waiting to restart
   };
   void Launch(Child& child);
 

@@ -1,6 +1,7 @@
 // `jobqueue dev` end to end: private PostgreSQL, the API, workers and reaper
 // as child processes, jobs submitted from outside (SQL, and curl running the
-// very lines dev prints) succeed, Ctrl-C leaves nothing running.
+// very lines dev prints) succeed, a killed worker is restarted, Ctrl-C
+// leaves nothing running.
 #include <signal.h>
 
 #include <catch2/catch.hpp>
@@ -106,6 +107,28 @@ TEST_CASE("jobqueue dev runs the API, workers and a reaper and stops cleanly on 
     REQUIRE(WaitFor([&] { return count("kind = 'noop' AND state = 'succeeded'") == 5; }, 20000));
     CHECK(HttpGet(api_port, "/ready") == 200);
 
+    // The supervisor: a worker killed outright is reported and restarted
+    // (it ran more than a few seconds, so at once), and the work goes on.
+    const std::string worker_pid =
+        Shell("pgrep -P " + std::to_string(dev.pid()) + " -f jobqueue-worker | head -n1");
+    REQUIRE(!worker_pid.empty());
+    REQUIRE(kill(std::stoi(worker_pid), SIGKILL) == 0);
+    REQUIRE(WaitFor([&] { return dev.Log().find("killed by signal 9; restarting") != std::string::npos; }, 10000));
+    REQUIRE(WaitFor([&] { return dev.Log().find("dev | restarting worker-") != std::string::npos; }, 10000));
+    // Up again: three "worker started" lines, two at the start and one now.
+    const auto started_lines = [&] {
+      const auto text = dev.Log();
+      int n = 0;
+      for (auto at = text.find("worker started"); at != std::string::npos; at = text.find("worker started", at + 1)) ++n;
+      return n;
+    };
+    CHECK(WaitFor([&] { return started_lines() == 3; }, 15000));
+    {
+      pqxx::nontransaction tx(conn);
+      for (int i = 0; i < 10; ++i) tx.exec("SELECT jobqueue.enqueue('noop', '{\"after_restart\": true}')");
+    }
+    CHECK(WaitFor([&] { return count("payload ? 'after_restart' AND state = 'succeeded'") == 10; }, 20000));
+
     // Worker and reaper /health answer while dev runs.
     std::vector<int> ports;
     const std::regex port_re("metrics_port=(\\d+)");
@@ -117,6 +140,7 @@ TEST_CASE("jobqueue dev runs the API, workers and a reaper and stops cleanly on 
       ports.push_back(std::stoi((*it)[1]));
     }
     REQUIRE(ports.size() >= 3);
+    INFO(dev.Log());
     for (int port : ports) CHECK(HttpGet(port, "/health") == 200);
 
     dev.Signal(SIGINT);
@@ -131,6 +155,41 @@ TEST_CASE("jobqueue dev runs the API, workers and a reaper and stops cleanly on 
   }
   // PostgreSQL is stopped too.
   CHECK_THROWS(pqxx::connection(dsn));
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("jobqueue dev restarts a worker that keeps crashing with a growing pause, and says so", "[pg][e2e]") {
+  char tmpl[] = "/tmp/jobqueue-dev-crash-XXXXXX";
+  REQUIRE(mkdtemp(tmpl) != nullptr);
+  const std::string dir = tmpl;
+  if (geteuid() == 0) std::filesystem::permissions(dir, std::filesystem::perms::all);
+  // A bin directory whose worker dies at once; the API and reaper are real.
+  const std::string bin = dir + "/bin";
+  std::filesystem::create_directories(bin);
+  const std::filesystem::path cli(JOBQUEUE_CLI_PATH);
+  for (const char* name : {"jobqueue-api", "jobqueue-reaper"}) {
+    std::filesystem::create_symlink(cli.parent_path() / name, bin + "/" + name);
+  }
+  {
+    FILE* f = std::fopen((bin + "/jobqueue-worker").c_str(), "w");
+    REQUIRE(f != nullptr);
+    std::fputs("#!/bin/sh\necho 'broken worker: cannot start'\nexit 1\n", f);
+    std::fclose(f);
+    std::filesystem::permissions(bin + "/jobqueue-worker", std::filesystem::perms::owner_all);
+  }
+  ChildProcess dev(JOBQUEUE_CLI_PATH,
+                   {{"JOBQUEUE_DEV_DIR", dir}, {"JOBQUEUE_BIN_DIR", bin}, {"DATABASE_URL", ""}, {"API_PORT", "0"}},
+                   {"dev", "--workers", "1"});
+  // 1 s, 2 s, 4 s: the third quick crash is reported as a crash loop.
+  const bool reported = WaitFor([&] { return dev.Log().find("crashed 3 times in a row") != std::string::npos; }, 60000);
+  const auto log = dev.Log();
+  INFO(log);
+  CHECK(reported);
+  CHECK(log.find("worker-1 exited with 1; restarting in 1 s") != std::string::npos);
+  CHECK(log.find("worker-1 exited with 1; restarting in 2 s") != std::string::npos);
+  CHECK(log.find("worker-1 | broken worker: cannot start") != std::string::npos);
+  dev.Signal(SIGINT);
+  CHECK(dev.Wait(std::chrono::seconds(60)) == 0);
   std::filesystem::remove_all(dir);
 }
 
