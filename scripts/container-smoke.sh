@@ -108,3 +108,4 @@ command -v pg_virtualenv >/dev/null || container_fail "needs pg_virtualenv (Debi
 tag=$(bash "$ROOT/scripts/images.sh" | awk -F'[:\t]' 'NR==1 {print $2}')
 [ -n "$tag" ] || container_fail "scripts/images.sh printed no tag"
 pg_virtualenv bash "$ROOT/scripts/container-smoke.sh" --inside "$tag"
+bash tests/k8s/kube-play.sh
