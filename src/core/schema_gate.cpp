@@ -44,6 +44,17 @@ bool SchemaGate::Wait(const std::function<bool()>& stop) {
   return false;
 }
 
+HealthReport SchemaGate::Liveness(const std::function<HealthReport()>& running) const {
+  if (passed_) return running();
+  auto waiting = WaitingReport();
+  waiting.healthy = true;
+  return waiting;
+}
+
+HealthReport SchemaGate::Readiness(const std::function<HealthReport()>& running) const {
+  return passed_ ? running() : WaitingReport();
+}
+
 HealthReport SchemaGate::WaitingReport() const {
   const nlohmann::json body = {{"status", "waiting_for_schema"},
                                {"schema_version", seen_version_.load()},

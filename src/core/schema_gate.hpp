@@ -24,10 +24,15 @@ class SchemaGate {
 
   bool passed() const { return passed_; }
 
-  // /ready while waiting: 503 with what is missing.
-  HealthReport WaitingReport() const;
+  // The ops server's probes: `running()`'s report once the schema is there;
+  // before that, alive (/health 200) and not ready (/ready 503), both saying
+  // what is missing.
+  HealthReport Liveness(const std::function<HealthReport()>& running) const;
+  HealthReport Readiness(const std::function<HealthReport()>& running) const;
 
  private:
+  HealthReport WaitingReport() const;
+
   std::string dsn_;
   std::atomic<bool> passed_{false};
   std::atomic<int> seen_version_{-1};  // -1: database not reached yet

@@ -58,13 +58,8 @@ int main() {
   jobqueue::core::SchemaGate schema(config.reaper.dsn);
   jobqueue::core::OpsServer ops(
       metrics,
-      [&] {
-        if (schema.passed()) return service.Health();
-        auto waiting = schema.WaitingReport();
-        waiting.healthy = true;
-        return waiting;
-      },
-      [&] { return schema.passed() ? service.Health() : schema.WaitingReport(); });
+      [&] { return schema.Liveness([&] { return service.Health(); }); },
+      [&] { return schema.Readiness([&] { return service.Health(); }); });
   std::atomic<bool> stop_requested{false};
   try {
     ops.Start(config.metrics_port);

@@ -110,13 +110,8 @@ int main() {
   jobqueue::core::SchemaGate schema(w.dsn);
   jobqueue::core::OpsServer ops(
       metrics,
-      [&] {
-        if (schema.passed()) return worker.Health();
-        auto waiting = schema.WaitingReport();
-        waiting.healthy = true;
-        return waiting;
-      },
-      [&] { return schema.passed() ? worker.Health() : schema.WaitingReport(); });
+      [&] { return schema.Liveness([&] { return worker.Health(); }); },
+      [&] { return schema.Readiness([&] { return worker.Health(); }); });
   std::atomic<bool> stop_requested{false};
   try {
     ops.Start(config.metrics_port);
