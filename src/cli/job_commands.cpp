@@ -178,26 +178,50 @@ int EnqueueCommand(const ApiClient& api, const EnqueueOptions& o) {
   return 0;
 }
 
-int WaitCommand(const ApiClient& api, const WaitOptions& o) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(o.timeout_seconds);
-  json job;
+namespace {
+
+struct Waited {
+  json job;     // as last seen
+  bool ended;   // false: the timeout passed first
+};
+
+// Polls job `id` until it has ended, or `timeout_seconds` (> 0) passes.
+Waited WaitForEnd(const ApiClient& api, long long id, double timeout_seconds, double interval_seconds) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_seconds);
   for (;;) {
-    job = api.Json("GET", Path(o.id));
-    if (Terminal(job.value("state", ""))) break;
-    if (o.timeout_seconds > 0 && std::chrono::steady_clock::now() >= deadline) {
-      if (o.json) PrintJson(job);
-      std::cerr << "jobqueue wait: job " << o.id << " is still " << job.value("state", "") << " after "
-                << Duration(o.timeout_seconds) << "\n";
-      return kExitTimedOut;
-    }
-    std::this_thread::sleep_for(std::chrono::duration<double>(o.interval_seconds));
+    auto job = api.Json("GET", Path(id));
+    if (Terminal(job.value("state", ""))) return {std::move(job), true};
+    if (timeout_seconds > 0 && std::chrono::steady_clock::now() >= deadline) return {std::move(job), false};
+    std::this_thread::sleep_for(std::chrono::duration<double>(interval_seconds));
   }
+}
+
+// What `wait` prints and returns for a job that did not succeed in time.
+int ReportUnsucceeded(const Waited& w, const char* command, long long id, double timeout_seconds, bool as_json) {
+  if (as_json) {
+    PrintJson(w.job);
+  } else if (w.ended) {
+    PrintJob(w.job);
+  }
+  if (w.ended) return kExitJobFailed;
+  std::cerr << "jobqueue " << command << ": job " << id << " is still " << w.job.value("state", "") << " after "
+            << Duration(timeout_seconds) << "\n";
+  return kExitTimedOut;
+}
+
+bool Succeeded(const Waited& w) { return w.ended && w.job.value("state", "") == "succeeded"; }
+
+}  // namespace
+
+int WaitCommand(const ApiClient& api, const WaitOptions& o) {
+  const auto w = WaitForEnd(api, o.id, o.timeout_seconds, o.interval_seconds);
+  if (!Succeeded(w)) return ReportUnsucceeded(w, "wait", o.id, o.timeout_seconds, o.json);
   if (o.json) {
-    PrintJson(job);
+    PrintJson(w.job);
   } else {
-    PrintJob(job);
+    PrintJob(w.job);
   }
-  return job.value("state", "") == "succeeded" ? 0 : kExitJobFailed;
+  return 0;
 }
 
 int ImageCommand(const ApiClient& api, const ImageOptions& o) {
@@ -219,25 +243,9 @@ int ImageCommand(const ApiClient& api, const ImageOptions& o) {
     }
     return 0;
   }
-  WaitOptions w;
-  w.id = id;
-  w.timeout_seconds = o.timeout_seconds;
-  w.json = o.json;
-  std::ostringstream captured;  // keep stdout for the summary below
-  auto* old = std::cout.rdbuf(captured.rdbuf());
-  int rc;
-  try {
-    rc = WaitCommand(api, w);
-  } catch (...) {
-    std::cout.rdbuf(old);
-    throw;
-  }
-  std::cout.rdbuf(old);
-  if (rc != 0) {
-    std::cout << captured.str();
-    return rc;
-  }
-  const auto job = api.Json("GET", Path(id));
+  const auto w = WaitForEnd(api, id, o.timeout_seconds, 0.5);
+  if (!Succeeded(w)) return ReportUnsucceeded(w, "image", id, o.timeout_seconds, o.json);
+  const auto& job = w.job;
   std::string saved;
   if (!o.output.empty()) {
     const auto result = api.Send("GET", Path(id, "/result"));
