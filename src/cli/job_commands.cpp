@@ -55,7 +55,8 @@ void PrintJob(const json& job) {
   if (!job["idempotency_key"].is_null()) t.Add({"idempotency key", Text(job["idempotency_key"])});
   t.Add({"payload", job["payload"].dump()});
   if (!job["result"].is_null()) t.Add({"result", job["result"].dump()});
-  std::cout << t.Render().substr(t.Render().find('\n') + 1);  // no header row: it is a record
+  const std::string rendered = t.Render();
+  std::cout << rendered.substr(rendered.find('\n') + 1);  // no header row: it is a record
 }
 
 std::string ReadFile(const std::string& path) {
