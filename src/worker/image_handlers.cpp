@@ -3,8 +3,11 @@
 #include <chrono>
 #include <cmath>
 
+#include <spdlog/spdlog.h>
+
 #include "core/errors.hpp"
 #include "core/job_blobs.hpp"
+#include "core/log.hpp"
 #include "core/metrics.hpp"
 #include "images/image_job.hpp"
 
@@ -16,6 +19,14 @@ using Clock = std::chrono::steady_clock;
 double Since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 double Rounded(double seconds) { return std::round(seconds * 1e6) / 1e6; }
+
+// Image jobs are slow enough (milliseconds to seconds) that one line each
+// at start and end costs nothing, and it is what an operator tailing a
+// worker's log wants to see, as seed 000's workers print "Received Job ID".
+nlohmann::json ImageJobFields(const JobContext& ctx) {
+  return {{"job_id", ctx.job.lease.job_id}, {"worker_id", ctx.worker_id}, {"kind", ctx.job.kind},
+          {"attempt", ctx.job.attempt}};
+}
 
 }  // namespace
 
@@ -65,6 +76,10 @@ HandlerOutcome ImageHandlers::Run(const JobContext& ctx) {
   } catch (const images::ImageError& e) {
     return HandlerOutcome::Permanent(e.what());
   }
+  auto fields = ImageJobFields(ctx);
+  fields["ops"] = spec.ops.ToString();
+  if (spec.image_url) fields["image_url"] = *spec.image_url;
+  spdlog::info("{}", core::LogFields("image job received", fields));
   std::string input;
   auto read = ReadInput(ctx, spec.image_url, &input);
   if (read.kind != HandlerOutcome::Kind::kSuccess) return read;
@@ -97,6 +112,10 @@ HandlerOutcome ImageHandlers::Run(const JobContext& ctx) {
       {"processed_by", ctx.worker_id},
   };
   if (spec.image_url) result["image_url"] = *spec.image_url;
+  auto done = ImageJobFields(ctx);
+  done["seconds"] = Rounded(out.seconds);
+  done["output_bytes"] = out.bytes.size();
+  spdlog::info("{}", core::LogFields("image job processed", done));
   return HandlerOutcome::SuccessWithOutput(std::move(result), OutputBlob{content_type, std::move(out.bytes)});
 }
 
