@@ -11,6 +11,7 @@
 
 #include <ctime>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <memory>
 #include <thread>
@@ -70,6 +71,43 @@ bool ApiAnswers(int port) {
   return ok;
 }
 
+// `value` in single quotes for a POSIX shell.
+std::string ShellQuoted(const std::string& value) {
+  std::string out = "'";
+  for (char c : value) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+// <dev dir>/env: what a script needs to reach this `jobqueue dev` (the
+// examples source it). Removed when `jobqueue dev` stops; the pid says
+// whether a file left by a killed run is stale.
+class DevEnvFile {
+ public:
+  DevEnvFile(std::string path, const std::map<std::string, std::string>& vars) : path_(std::move(path)) {
+    const std::string tmp = path_ + ".tmp";
+    {
+      std::ofstream out(tmp, std::ios::trunc);
+      // It may carry the API key (JOBQUEUE_TOKEN): readable by its owner only.
+      std::error_code ec;
+      std::filesystem::permissions(tmp, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write, ec);
+      out << "# Written by `jobqueue dev` while it runs; removed when it stops.\n";
+      for (const auto& [k, v] : vars) out << "export " << k << "=" << ShellQuoted(v) << "\n";
+      if (!out) throw ConfigError("JOBQUEUE_DEV_DIR: cannot write " + tmp);
+    }
+    std::filesystem::rename(tmp, path_);
+  }
+  ~DevEnvFile() {
+    std::error_code ec;
+    std::filesystem::remove(path_, ec);
+  }
+  DevEnvFile(const DevEnvFile&) = delete;
+  DevEnvFile& operator=(const DevEnvFile&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
 }  // namespace
 
 int Dev(std::optional<int> workers) {
@@ -104,11 +142,22 @@ int Dev(std::optional<int> workers) {
     }
   }
 
+  // The dev directory holds PostgreSQL's data (unless DATABASE_URL is
+  // given), this run's logs, one file per child, and the env file.
+  const std::string dev_dir = std::filesystem::absolute(env.String("JOBQUEUE_DEV_DIR", ".jobqueue-dev")).string();
+  const std::string log_dir = dev_dir + "/logs";
+  {
+    std::error_code ec;
+    std::filesystem::remove_all(log_dir, ec);  // the previous run's logs
+    std::filesystem::create_directories(log_dir, ec);
+    if (ec) throw ConfigError("JOBQUEUE_DEV_DIR: cannot create " + log_dir + ": " + ec.message());
+  }
+
   std::string dsn = env.String("DATABASE_URL", "");
   std::unique_ptr<core::LocalPostgres> postgres;
   if (dsn.empty()) {
     core::LocalPostgresOptions options;
-    options.data_dir = env.String("JOBQUEUE_DEV_DIR", ".jobqueue-dev") + "/pgdata";
+    options.data_dir = dev_dir + "/pgdata";
     options.port = static_cast<int>(env.Int("JOBQUEUE_DEV_PG_PORT", 0, 0, 65535));
     postgres = std::make_unique<core::LocalPostgres>(options);
     std::cout << "dev: starting PostgreSQL in " << postgres->data_dir() << " (log "
@@ -127,6 +176,7 @@ int Dev(std::optional<int> workers) {
   std::map<std::string, std::string> common = {{"DATABASE_URL", dsn},
                                                {"LOG_FORMAT", env.String("LOG_FORMAT", "console")}};
   Supervisor children;
+  children.SetLogDir(log_dir);
   auto api_env = common;
   api_env["HOSTNAME"] = "api";
   api_env["API_PORT"] = std::to_string(api_port);
@@ -152,6 +202,13 @@ int Dev(std::optional<int> workers) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   const std::string url = "http://127.0.0.1:" + std::to_string(api_port);
+  std::map<std::string, std::string> env_vars = {{"JOBQUEUE_URL", url},
+                                                 {"DATABASE_URL", dsn},
+                                                 {"JOBQUEUE_BIN_DIR", bin},
+                                                 {"JOBQUEUE_DEV_LOGS", log_dir},
+                                                 {"JOBQUEUE_DEV_PID", std::to_string(getpid())}};
+  if (!env.String("API_SECRET_KEY", "").empty()) env_vars["JOBQUEUE_TOKEN"] = env.String("API_SECRET_KEY", "");
+  DevEnvFile env_file(dev_dir + "/env", env_vars);
   const std::string auth = env.String("API_SECRET_KEY", "").empty() ? "" : " -H \"Authorization: Bearer $API_SECRET_KEY\"";
   PrintPrefixed("dev", "ready: API on " + url + ", " + std::to_string(replicas) +
                            " workers and a reaper on DATABASE_URL='" + dsn + "'");
@@ -168,7 +225,13 @@ int Dev(std::optional<int> workers) {
                            "; echo");
   PrintPrefixed("dev", "  then open " + url + "<view_url> in a browser, or: curl -s -o out.jpg " + url +
                            "/v1/jobs/<id>/result" + auth);
+  PrintPrefixed("dev", "  or with the CLI, in another terminal (the env file sets JOBQUEUE_URL, JOBQUEUE_TOKEN, DATABASE_URL):");
+  PrintPrefixed("dev", "  . " + env_file.path());
+  PrintPrefixed("dev", "  " + bin + "/jobqueue image photo.jpg --ops thumbnail:256x256,grayscale --wait -o out.jpg");
+  PrintPrefixed("dev", "  " + bin + "/jobqueue status --watch");
   PrintPrefixed("dev", "  psql '" + dsn + "' -c 'SELECT * FROM jobqueue.queue_depth'");
+  PrintPrefixed("dev", "  the seeds' demos run against this: bash examples/upload.sh (README, \"Examples\")");
+  PrintPrefixed("dev", "  logs, one file per process: " + log_dir);
   PrintPrefixed("dev", std::string("Ctrl-C drains the workers") + (postgres ? " and stops PostgreSQL" : ""));
 
   int signal_number = -1;

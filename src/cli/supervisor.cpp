@@ -76,8 +76,11 @@ void Supervisor::Launch(Child& child) {
   child.pid = pid;
   child.started = std::chrono::steady_clock::now();
   if (child.forwarder.joinable()) child.forwarder.join();
-  child.forwarder = std::thread([fd = pipe_fds[0], name = child.spec.name] {
+  const std::string log_path = log_dir_.empty() ? "" : log_dir_ + "/" + child.spec.name + ".log";
+  child.forwarder = std::thread([fd = pipe_fds[0], name = child.spec.name, log_path] {
     FILE* in = fdopen(fd, "r");
+    // Appended, so a restarted child's lines follow its previous run's.
+    FILE* log = log_path.empty() ? nullptr : std::fopen(log_path.c_str(), "ae");
     char* line = nullptr;
     std::size_t cap = 0;
     ssize_t n;
@@ -85,8 +88,14 @@ void Supervisor::Launch(Child& child) {
       std::string text(line, static_cast<std::size_t>(n));
       while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
       PrintPrefixed(name, text);
+      if (log) {
+        std::fwrite(text.data(), 1, text.size(), log);
+        std::fputc('\n', log);
+        std::fflush(log);
+      }
     }
     free(line);
+    if (log) std::fclose(log);
     fclose(in);
   });
 }

@@ -3,7 +3,8 @@
 // the API). Each child runs in its own process group, so a Ctrl-C in the
 // terminal reaches only `jobqueue dev`, which then stops the children with
 // one SIGTERM each (a second signal would make a worker exit undrained).
-// Their output is forwarded line by line, prefixed with their name. A child
+// Their output is forwarded line by line, prefixed with their name, and
+// appended to <log_dir>/<name>.log when a log directory is set. A child
 // that exits on its own is restarted, with a backoff when it keeps dying
 // soon after starting, and each restart is reported. Owned by Dev(); the
 // destructor kills whatever still runs.
@@ -33,6 +34,9 @@ class Supervisor {
   Supervisor(const Supervisor&) = delete;
   Supervisor& operator=(const Supervisor&) = delete;
 
+  // Where each child's output is also appended (one file per child name);
+  // empty: the terminal only. Set before the first Start.
+  void SetLogDir(std::string dir) { log_dir_ = std::move(dir); }
   void Start(const ChildSpec& spec);
   // Reaps children that exited, reports them, and restarts those whose
   // backoff has passed. Never blocks; call periodically.
@@ -56,6 +60,7 @@ class Supervisor {
   };
   void Launch(Child& child);
 
+  std::string log_dir_;
   std::vector<std::unique_ptr<Child>> children_;
 };
 
