@@ -12,7 +12,7 @@ packages=(
   libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev
   libcurl4-openssl-dev libcli11-dev
   clang libclang-rt-14-dev
-  libvips-tools time iproute2
+  libvips-tools time iproute2 jq
   postgresql postgresql-contrib postgresql-client
 )
 
