@@ -1,7 +1,7 @@
 // `jobqueue dev` end to end: private PostgreSQL, the API, workers and reaper
-// as child processes, jobs submitted from outside (SQL, and curl running the
-// very lines dev prints) succeed, a killed worker is restarted, Ctrl-C
-// leaves nothing running.
+// as child processes, jobs submitted from outside (SQL, curl running the
+// very lines dev prints, the CLI) succeed, a killed worker is restarted,
+// Ctrl-C leaves nothing running, and the data directory starts again.
 #include <signal.h>
 
 #include <catch2/catch.hpp>
@@ -9,13 +9,17 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <regex>
+#include <sstream>
 
 #include <nlohmann/json.hpp>
 
 #include <pqxx/pqxx>
 
+#include "images/test_images.hpp"
 #include "support/child_process.hpp"
+#include "support/cli_runner.hpp"
 #include "support/pg_fixture.hpp"
 
 namespace jobqueue::testing {
@@ -40,6 +44,20 @@ std::string PrintedLine(const std::string& log, const std::string& prefix) {
   if (at == std::string::npos) return "";
   const auto start = at + 8;
   return log.substr(start, log.find('\n', start) - start);
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// The value of `export NAME='value'` in dev's env file.
+std::string EnvFileValue(const std::string& text, const std::string& name) {
+  std::smatch m;
+  if (!std::regex_search(text, m, std::regex("export " + name + "='([^']*)'"))) return "";
+  return m[1];
 }
 
 }  // namespace
@@ -190,6 +208,134 @@ TEST_CASE("jobqueue dev restarts a worker that keeps crashing with a growing pau
   CHECK(log.find("worker-1 | broken worker: cannot start") != std::string::npos);
   dev.Signal(SIGINT);
   CHECK(dev.Wait(std::chrono::seconds(60)) == 0);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("jobqueue dev: every job kind through the CLI and the API, per-process logs, and the data directory starts again",
+          "[pg][e2e]") {
+  char tmpl[] = "/tmp/jobqueue-dev-kinds-XXXXXX";
+  REQUIRE(mkdtemp(tmpl) != nullptr);
+  const std::string dir = tmpl;
+  if (geteuid() == 0) std::filesystem::permissions(dir, std::filesystem::perms::all);
+  const std::string env_path = dir + "/env";
+  const std::string photo = dir + "/photo.jpg";
+  std::ofstream(photo, std::ios::binary) << GradientJpeg(640, 480);
+  const std::map<std::string, std::string> dev_env = {
+      {"JOBQUEUE_DEV_DIR", dir}, {"WORKER_REPLICAS", "2"}, {"DATABASE_URL", ""}, {"API_PORT", "0"}};
+
+  std::vector<long long> ids;  // every job, to find again after the restart
+  long long image_id = 0;
+  {
+    ChildProcess dev(JOBQUEUE_CLI_PATH, dev_env, {"dev"});
+    REQUIRE(WaitFor([&] { return std::filesystem::exists(env_path) || !dev.Running(); }, 60000));
+    INFO(dev.Log());
+    // The env file is what the examples and a second terminal source.
+    const auto env_text = ReadFile(env_path);
+    const std::string url = EnvFileValue(env_text, "JOBQUEUE_URL");
+    REQUIRE(url.rfind("http://127.0.0.1:", 0) == 0);
+    CHECK(!EnvFileValue(env_text, "DATABASE_URL").empty());
+    CHECK(EnvFileValue(env_text, "JOBQUEUE_DEV_PID") == std::to_string(dev.pid()));
+    CHECK((std::filesystem::status(env_path).permissions() & std::filesystem::perms::all) ==
+          (std::filesystem::perms::owner_read | std::filesystem::perms::owner_write));
+    const std::map<std::string, std::string> cli_env = {{"JOBQUEUE_URL", url}, {"NO_COLOR", "1"}};
+    const auto cli = [&](const std::vector<std::string>& args) {
+      return RunCli(JOBQUEUE_CLI_PATH, args, cli_env);
+    };
+    const auto enqueue = [&](const std::vector<std::string>& args) {
+      auto all = args;
+      all.insert(all.begin(), "enqueue");
+      all.push_back("--json");
+      const auto run = cli(all);
+      INFO(run.out << run.err);
+      REQUIRE(run.exit_code == 0);
+      const long long id = nlohmann::json::parse(run.out).at("id").get<long long>();
+      ids.push_back(id);
+      return std::to_string(id);
+    };
+    const auto wait_code = [&](const std::string& id) {
+      const auto run = cli({"wait", id, "--timeout", "60"});
+      INFO("wait " << id << " -> " << run.exit_code << ": " << run.out << run.err);
+      return run.exit_code;
+    };
+
+    // Through the CLI: noop, sleep, a permanent failure, and an image.
+    CHECK(wait_code(enqueue({"noop"})) == 0);
+    CHECK(wait_code(enqueue({"sleep", R"({"seconds": 0.2})"})) == 0);
+    CHECK(wait_code(enqueue({"fail", R"({"permanent": true, "message": "drill"})"})) == 5);  // dead
+    const std::string out_path = dir + "/out.jpg";
+    const auto image = cli({"image", photo, "--ops", "thumbnail:64x64,grayscale,blur:3", "-o", out_path, "--json"});
+    INFO(image.out << image.err);
+    REQUIRE(image.exit_code == 0);
+    image_id = nlohmann::json::parse(image.out).at("id").get<long long>();
+    ids.push_back(image_id);
+    const auto saved = ReadFile(out_path);
+    REQUIRE(saved.size() > 100);
+    CHECK(saved.compare(0, 3, "\xFF\xD8\xFF") == 0);
+
+    // Through the API: every image kind, fetching the input the API serves
+    // for the CLI's upload (dev lets workers fetch from localhost).
+    const std::string input_url = url + "/v1/jobs/" + std::to_string(image_id) + "/input";
+    const std::vector<std::pair<std::string, std::string>> api_jobs = {
+        {"image.thumbnail", R"({"image_url": ")" + input_url + R"(", "width": 32, "height": 32})"},
+        {"image.blur", R"({"image_url": ")" + input_url + R"(", "sigma": 2})"},
+        {"image.grayscale", R"({"image_url": ")" + input_url + R"("})"},
+        {"image.pipeline", R"({"image_url": ")" + input_url + R"(", "ops": "thumbnail:48x48,grayscale"})"},
+        {"sleep", R"({"seconds": 0.1})"},
+        {"noop", "{}"}};
+    for (const auto& [kind, payload] : api_jobs) {
+      const std::string body = R"({"kind": ")" + kind + R"(", "payload": )" + payload + "}";
+      const auto out = Shell("curl -s -X POST " + url + "/v1/jobs -H 'Content-Type: application/json' -d '" + body + "'");
+      const auto job = nlohmann::json::parse(out, nullptr, false);
+      INFO(kind << ": " << out);
+      REQUIRE(job.is_object());
+      REQUIRE(job.contains("id"));
+      const long long id = job["id"].get<long long>();
+      ids.push_back(id);
+      CHECK(wait_code(std::to_string(id)) == 0);
+    }
+    const auto status = cli({"status", "--json"});
+    CHECK(status.exit_code == 0);
+
+    // One log file per process, as the terminal showed them.
+    CHECK(ReadFile(dir + "/logs/api.log").find("api listening") != std::string::npos);
+    CHECK(ReadFile(dir + "/logs/reaper.log").find("reaper started") != std::string::npos);
+    const auto worker_logs = ReadFile(dir + "/logs/worker-1.log") + ReadFile(dir + "/logs/worker-2.log");
+    CHECK(worker_logs.find("worker started") != std::string::npos);
+    CHECK(worker_logs.find("image job received") != std::string::npos);
+    CHECK(worker_logs.find("job_id=" + std::to_string(image_id) + " ") != std::string::npos);
+
+    dev.Signal(SIGINT);
+    REQUIRE(dev.Wait(std::chrono::seconds(60)) == 0);
+    CHECK_FALSE(std::filesystem::exists(env_path));  // nothing stale for the examples to find
+  }
+
+  // The same directory again: PostgreSQL starts on its data, every job is
+  // still there as it ended, and the output image still downloads.
+  {
+    ChildProcess dev(JOBQUEUE_CLI_PATH, dev_env, {"dev"});
+    REQUIRE(WaitFor([&] { return std::filesystem::exists(env_path) || !dev.Running(); }, 60000));
+    INFO(dev.Log());
+    const std::string url = EnvFileValue(ReadFile(env_path), "JOBQUEUE_URL");
+    const std::map<std::string, std::string> cli_env = {{"JOBQUEUE_URL", url}, {"NO_COLOR", "1"}};
+    const auto listing = RunCli(JOBQUEUE_CLI_PATH, {"jobs", "--limit", "100", "--json"}, cli_env);
+    INFO(listing.out << listing.err);
+    REQUIRE(listing.exit_code == 0);
+    std::map<long long, std::string> states;
+    for (const auto& job : nlohmann::json::parse(listing.out)) {  // --json: an array of jobs
+      states[job["id"].get<long long>()] = job["state"].get<std::string>();
+    }
+    for (long long id : ids) {
+      INFO("job " << id);
+      REQUIRE(states.count(id) == 1);
+      CHECK(states[id] == (id == ids[2] ? "dead" : "succeeded"));
+    }
+    const int port = std::stoi(url.substr(url.rfind(':') + 1));
+    std::string result;
+    CHECK(HttpGet(port, "/v1/jobs/" + std::to_string(image_id) + "/result", &result) == 200);
+    CHECK(result == ReadFile(dir + "/out.jpg"));
+    dev.Signal(SIGINT);
+    CHECK(dev.Wait(std::chrono::seconds(60)) == 0);
+  }
   std::filesystem::remove_all(dir);
 }
 
