@@ -12,8 +12,16 @@
 # W2 pickup latency: one idle worker process; single jobs enqueued GAP ms
 #    apart; p50/p95/p99 of enqueue -> handler start.
 # Peak RSS: VmHWM of every worker process, read just before stopping it.
+# Cost per job, in each W1 run (counts, which hold still on a noisy machine
+# where jobs/s does not): WAL bytes written (pg_current_wal_lsn before the
+# workers start and after the drain), PostgreSQL's CPU time (utime + stime of
+# the postmaster and every server process, exited ones through the
+# postmaster's cutime + cstime; the drain poller's queries are included, for
+# every system alike) and the worker processes' CPU time, each divided by N.
+# jobqueue-c24 is jobqueue-worker at WORKER_CONCURRENCY=24 (graphile-worker's
+# concurrentJobs), batch JQ_BATCH.
 #
-# Environment: SYSTEMS (jobqueue graphile-worker pg-boss pgbench), WORKLOADS
+# Environment: SYSTEMS (jobqueue jobqueue-c24 graphile-worker pg-boss pgbench), WORKLOADS
 # (w1 w2), NS (jobs per W1 run), PROCS (worker processes in W1), RUNS (runs;
 # the median is shown), W2_JOBS, W2_GAP_MS, W2_WARMUP, POLL_MS (drain poll
 # period), JQ_CONCURRENCY and JQ_BATCH (jobqueue-worker in W1), BUILD_DIR.
@@ -44,13 +52,33 @@ bench_js() { "$NODE" "$PEERS/bench.mjs" "$@"; }
 
 has() { [[ " $1 " == *" $2 "* ]]; }
 
+# The schema and driver a system uses: jobqueue-c24 is jobqueue-worker with
+# other settings.
+base() { [[ $1 == jobqueue-* ]] && echo jobqueue || echo "$1"; }
+
+# CPU ticks (utime + stime) the PostgreSQL server has used so far: the
+# postmaster, its live children, and (cutime + cstime of the postmaster)
+# every child that has exited and been reaped.
+server_ticks() {
+  local pm pids
+  pm=$(head -1 "$PG_DATA_DIR/postmaster.pid")
+  pids=$(ps -o pid= --ppid "$pm" | tr -d ' ' | tr '\n' ' ')
+  {
+    sed 's/^.*) //' "/proc/$pm/stat" | awk '{ print $12 + $13 + $14 + $15 }'
+    for p in $pids; do sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk '{ print $12 + $13 }'; done
+  } | awk '{ t += $1 } END { print t + 0 }'
+}
+
+wal_lsn() { sql "SELECT pg_current_wal_lsn()"; }
+wal_bytes_since() { sql "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '$1')"; }
+
 # Fresh, empty schema of one system.
 fresh() {
-  case $1 in
+  case $(base "$1") in
     jobqueue | pgbench)
       sql "DROP SCHEMA IF EXISTS jobqueue CASCADE" >/dev/null 2>>"$LOG"
       "$BUILD_DIR/jobqueue" migrate >>"$LOG" 2>&1 ;;
-    *) bench_js reset "$1" >>"$LOG" 2>&1 ;;
+    *) bench_js reset "$(base "$1")" >>"$LOG" 2>&1 ;;
   esac
 }
 
@@ -64,9 +92,11 @@ settle() {  # untimed, before every timed W1 run
 # the worker's). Peers write $tmp/MODE-IDX.json when stopped.
 start_worker() {
   local system=$1 mode=$2 idx=$3 port=0  # jobqueue-worker: 0 = any free port, so never a clash
-  if [[ $system == jobqueue ]]; then
+  if [[ $(base "$system") == jobqueue ]]; then
+    local concurrency=$JQ_CONCURRENCY
+    [[ $system != jobqueue-c24 ]] || concurrency=24
     if [[ $mode == w1 ]]; then
-      WORKER_CONCURRENCY=$JQ_CONCURRENCY WORKER_BATCH_SIZE=$JQ_BATCH \
+      WORKER_CONCURRENCY=$concurrency WORKER_BATCH_SIZE=$JQ_BATCH \
         WORKER_METRICS_PORT=$port HOSTNAME=bench-$mode-$idx LOG_LEVEL=warn \
         "$BUILD_DIR/jobqueue-worker" >>"$LOG" 2>&1 &
     else  # W2: the worker's defaults
@@ -84,8 +114,10 @@ start_worker() {
 stop_workers() {
   local pid i
   HWM=()
+  WORKER_TICKS=0
   for pid in "${PIDS[@]}"; do
     HWM+=("$(awk '/^VmHWM:/ { print $2 }' "/proc/$pid/status")")
+    WORKER_TICKS=$((WORKER_TICKS + $(sed 's/^.*) //' "/proc/$pid/stat" | awk '{ print $12 + $13 }')))
   done
   for pid in "${PIDS[@]}"; do kill -TERM "$pid"; done
   for pid in "${PIDS[@]}"; do
@@ -105,13 +137,13 @@ record() {  # record SYSTEM KEY VALUE (not during the warm-up)
 }
 
 w1_run() {  # w1_run SYSTEM N P RUN
-  local system=$1 n=$2 p=$3 run=$4 drain_pid i out jps
+  local system=$1 n=$2 p=$3 run=$4 drain_pid i out jps wal0 ticks0 wal ticks
   fresh "$system"
-  bench_js fill "$system" "$n" >>"$LOG" 2>&1
+  bench_js fill "$(base "$system")" "$n" >>"$LOG" 2>&1
   settle
   rm -f "$tmp"/w1-*.json "$tmp/drain.ready"
   # The poller is polling before any worker starts.
-  bench_js drain "$system" "$n" "$POLL_MS" "$tmp/drain.ready" >"$tmp/drain.json" 2>>"$LOG" &
+  bench_js drain "$(base "$system")" "$n" "$POLL_MS" "$tmp/drain.ready" >"$tmp/drain.json" 2>>"$LOG" &
   drain_pid=$!
   for ((i = 0; i < 600; i++)); do
     [[ -e $tmp/drain.ready ]] && break
@@ -119,6 +151,8 @@ w1_run() {  # w1_run SYSTEM N P RUN
     sleep 0.05
   done
   [[ -e $tmp/drain.ready ]] || fail "drain poller did not start (log: $LOG)"
+  wal0=$(wal_lsn)
+  ticks0=$(server_ticks)
   PIDS=()
   for ((i = 0; i < p; i++)); do start_worker "$system" w1 "$i"; done
   while kill -0 "$drain_pid" 2>/dev/null; do
@@ -128,14 +162,19 @@ w1_run() {  # w1_run SYSTEM N P RUN
     sleep 0.1
   done
   wait "$drain_pid" || fail "$system: drain/verification failed (log: $LOG)"
+  ticks=$(($(server_ticks) - ticks0))
+  wal=$(wal_bytes_since "$wal0")
   stop_workers
   local files=()
-  [[ $system == jobqueue ]] || for ((i = 0; i < p; i++)); do files+=("$tmp/w1-$i.json"); done
-  out=$(bench_js w1 "$system" "$n" "$tmp/drain.json" "${files[@]}")
+  [[ $(base "$system") == jobqueue ]] || for ((i = 0; i < p; i++)); do files+=("$tmp/w1-$i.json"); done
+  out=$(bench_js w1 "$(base "$system")" "$n" "$tmp/drain.json" "${files[@]}")
   jps=$(json_field jobs_per_s "$out")
   record "$system" "w1.$n.$p" "$jps"
   record "$system" "rss.w1.$n.$p" "$(max_mib "${HWM[@]}")"
-  log "run $run: $system W1 N=$n P=$p: $out rss_kib=${HWM[*]}"
+  record "$system" "wal.w1.$n.$p" "$(awk -v w="$wal" -v n="$n" 'BEGIN { print w / n }')"
+  record "$system" "srvcpu.w1.$n.$p" "$(awk -v t="$ticks" -v hz="$CLK_TCK" -v n="$n" 'BEGIN { print t / hz / n * 1e6 }')"
+  record "$system" "wcpu.w1.$n.$p" "$(awk -v t="$WORKER_TICKS" -v hz="$CLK_TCK" -v n="$n" 'BEGIN { print t / hz / n * 1e6 }')"
+  log "run $run: $system W1 N=$n P=$p: $out rss_kib=${HWM[*]} wal_bytes=$wal server_ticks=$ticks worker_ticks=$WORKER_TICKS"
 }
 
 w2_run() {  # w2_run SYSTEM RUN
@@ -213,7 +252,7 @@ plural() { (($1 == 1)) && echo "1 process" || echo "$1 processes"; }
 
 label() {
   case $1 in
-    jobqueue) echo "jobqueue-worker" ;;
+    jobqueue | jobqueue-c24) echo "jobqueue-worker" ;;
     graphile-worker) echo "graphile-worker $GRAPHILE_VERSION" ;;
     pg-boss) echo "pg-boss $PGBOSS_VERSION" ;;
   esac
@@ -241,6 +280,18 @@ goals() {
       echo "- W1 N=$nmax, $(plural "$p"): >= 1.5x graphile-worker: ${ratio}x, $(awk -v r="$ratio" 'BEGIN { print (r >= 1.5) ? "met" : "not met" }')"
     fi
   done
+  jq=$(median_of jobqueue-c24 "w1.$nmax.1"); gw=$(median_of graphile-worker "w1.$nmax.1")
+  if [[ $jq != n/a && $gw != n/a ]]; then
+    ratio=$(awk -v a="$jq" -v b="$gw" 'BEGIN { printf "%.2f", a / b }')
+    echo "- W1 N=$nmax, 1 process, concurrency 24 (graphile-worker's): >= 1x graphile-worker: ${ratio}x, $(awk -v r="$ratio" 'BEGIN { print (r >= 1) ? "met" : "not met" }')"
+  fi
+  for key in wal srvcpu wcpu; do
+    jq=$(median_of jobqueue "$key.w1.$nmax.1"); gw=$(median_of graphile-worker "$key.w1.$nmax.1")
+    [[ $jq != n/a && $gw != n/a ]] || continue
+    ratio=$(awk -v a="$jq" -v b="$gw" 'BEGIN { printf "%.2f", a / b }')
+    case $key in wal) what="WAL bytes per job" ;; srvcpu) what="PostgreSQL CPU per job" ;; *) what="worker CPU per job" ;; esac
+    echo "- $what, W1 N=$nmax, 1 process, below graphile-worker's: ${ratio}x of it, $(awk -v r="$ratio" 'BEGIN { print (r < 1) ? "met" : "not met" }')"
+  done
   p99=$(median_of jobqueue w2.p99)
   if [[ $p99 == n/a ]]; then echo "- W2 p99 < 5 ms: not measured"
   else echo "- W2 p99 < 5 ms: $(fmt "$p99" 2) ms, $(awk -v v="$p99" 'BEGIN { print (v < 5) ? "met" : "not met" }')"; fi
@@ -256,10 +307,12 @@ table() {
   local system n p nmax=${NS##* } w1set w2set
   echo "| system | setting | figure | median of $RUNS run$( ((RUNS == 1)) || echo s) | reproduce |"
   echo "|---|---|---|---:|---|"
-  for system in jobqueue graphile-worker pg-boss; do
+  for system in jobqueue jobqueue-c24 graphile-worker pg-boss; do
     has "$SYSTEMS" "$system" || continue
     if [[ $system == jobqueue ]]; then
       w1set=", concurrency $JQ_CONCURRENCY, batch $JQ_BATCH"; w2set=", defaults"
+    elif [[ $system == jobqueue-c24 ]]; then
+      w1set=", concurrency 24, batch $JQ_BATCH"; w2set=", defaults"
     else
       w1set=""; w2set=""
     fi
@@ -271,7 +324,19 @@ table() {
         done
       done
     fi
-    if has "$WORKLOADS" w2; then
+    if has "$WORKLOADS" w1; then
+      for n in $NS; do
+        for p in $PROCS; do
+          row "$(label "$system")" "W1 N=$n, $(plural "$p")$w1set" "WAL bytes per job" "$system" "wal.w1.$n.$p" 0 \
+            "$(repro "SYSTEMS=$system WORKLOADS=w1 NS=$n PROCS=$p")"
+          row "$(label "$system")" "W1 N=$n, $(plural "$p")$w1set" "PostgreSQL CPU µs per job" "$system" "srvcpu.w1.$n.$p" 1 \
+            "$(repro "SYSTEMS=$system WORKLOADS=w1 NS=$n PROCS=$p")"
+          row "$(label "$system")" "W1 N=$n, $(plural "$p")$w1set" "worker CPU µs per job" "$system" "wcpu.w1.$n.$p" 1 \
+            "$(repro "SYSTEMS=$system WORKLOADS=w1 NS=$n PROCS=$p")"
+        done
+      done
+    fi
+    if has "$WORKLOADS" w2 && [[ $system != jobqueue-c24 ]]; then
       for p in 50 95 99; do
         row "$(label "$system")" "W2 1 idle process$w2set, $W2_JOBS jobs $W2_GAP_MS ms apart" "pickup p$p ms" \
           "$system" "w2.p$p" 2 "$(repro "SYSTEMS=$system WORKLOADS=w2")"
@@ -283,7 +348,7 @@ table() {
           "$(repro "SYSTEMS=$system WORKLOADS=w1 NS=$nmax PROCS=$p")"
       done
     fi
-    if has "$WORKLOADS" w2; then
+    if has "$WORKLOADS" w2 && [[ $system != jobqueue-c24 ]]; then
       row "$(label "$system")" "W2 1 idle process$w2set" "peak RSS MiB" "$system" rss.w2 1 "$(repro "SYSTEMS=$system WORKLOADS=w2")"
     fi
   done
@@ -389,6 +454,9 @@ inside() {
   trap 'for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done; cp "$LOG" "$BUILD_DIR/workers-last.log" 2>/dev/null || true; cp "$tmp/results" "$BUILD_DIR/workers-last.results" 2>/dev/null || true; rm -rf "$tmp"' EXIT
   unset DATABASE_URL  # jobqueue, jobqueue-worker and the peers use this cluster's PG* variables
   [[ $(sql "SHOW fsync") == on ]] || fail "fsync is off"
+  PG_DATA_DIR=$(sql "SHOW data_directory")
+  [[ -r $PG_DATA_DIR/postmaster.pid ]] || fail "cannot read $PG_DATA_DIR/postmaster.pid (server CPU needs it)"
+  CLK_TCK=$(getconf CLK_TCK)
   : >"$tmp/results"
   GRAPHILE_VERSION=$(sed -n 's/^  "version": "\(.*\)",$/\1/p' "$PEERS/node_modules/graphile-worker/package.json")
   PGBOSS_VERSION=$(sed -n 's/^  "version": "\(.*\)",$/\1/p' "$PEERS/node_modules/pg-boss/package.json")
@@ -396,9 +464,9 @@ inside() {
   write_pgbench_combined_script "$tmp/complete_and_claim.sql"
 
   local systems=() s r n p i k
-  for s in jobqueue graphile-worker pg-boss; do
+  for s in jobqueue jobqueue-c24 graphile-worker pg-boss; do
     has "$SYSTEMS" "$s" || continue
-    if [[ $s == jobqueue && ! -x $BUILD_DIR/jobqueue-worker ]]; then
+    if [[ $(base "$s") == jobqueue && ! -x $BUILD_DIR/jobqueue-worker ]]; then
       log "no $BUILD_DIR/jobqueue-worker: jobqueue rows are n/a"
       continue
     fi
@@ -428,7 +496,7 @@ inside() {
       done
     fi
     if has "$WORKLOADS" w2; then
-      for s in "${order[@]}"; do w2_run "$s" "$r"; done
+      for s in "${order[@]}"; do [[ $s == jobqueue-c24 ]] || w2_run "$s" "$r"; done
     fi
     log "run $r/$RUNS done after $((SECONDS - started)) s"
   done
@@ -441,8 +509,10 @@ inside() {
       "jobqueue $JQ_REV; PostgreSQL $(sql 'SHOW server_version'); nproc $(nproc); fsync=on;" \
       "1-min load average $load_before before the runs, $(cut -d' ' -f1 /proc/loadavg) after (this script's own build and runs included);" \
       "Node $("$NODE" --version) for the peers; jobs/s = N / (last completion observed - first handler start)."
-  } | tee "$RESULTS_MD"
-  chart
+  } | if [[ $OVERRIDES == " " && -z $QUICK_FLAG ]]; then tee "$RESULTS_MD"; else cat; fi
+  # Only the full default run (no knob set, no --quick) replaces the
+  # committed table and chart; any other run just prints.
+  if [[ $OVERRIDES == " " && -z $QUICK_FLAG ]]; then chart; fi
 }
 
 if [[ ${1:-} == --inside ]]; then
@@ -463,7 +533,7 @@ OVERRIDES=" "
 for var in $KNOBS; do
   if [[ -n ${!var+x} ]]; then OVERRIDES+="$var "; fi
 done
-SYSTEMS=${SYSTEMS:-"jobqueue graphile-worker pg-boss pgbench"}
+SYSTEMS=${SYSTEMS:-"jobqueue jobqueue-c24 graphile-worker pg-boss pgbench"}
 WORKLOADS=${WORKLOADS:-"w1 w2"}
 PROCS=${PROCS:-"1 2"}
 W2_GAP_MS=${W2_GAP_MS:-20}
