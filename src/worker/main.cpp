@@ -47,12 +47,23 @@ Config ReadConfig(const Env& env) {
   w.queues = env.List("WORKER_QUEUES", {"default"});
   w.concurrency = static_cast<int>(env.Int("WORKER_CONCURRENCY", 10, 1, 1024));
   w.batch_size = static_cast<int>(env.Int("WORKER_BATCH_SIZE", 10, 1, 1000));
-  // Enough sessions that claims for every executor can be on the wire at
-  // once (a claim takes at most a batch), at most 4.
-  const int lanes = (w.concurrency + w.batch_size - 1) / w.batch_size;
-  w.connections = static_cast<int>(env.Int("WORKER_CONNECTIONS", std::min(4, lanes), 1, 64));
   w.poll_interval_seconds = env.Double("WORKER_POLL_INTERVAL_SECONDS", 1.0, 0.01, 3600);
   w.lease_seconds = env.Double("WORKER_LEASE_DURATION_SECONDS", 300, 0.5, 86400);
+  // Fetch-ahead for short jobs: a job waits unstarted at most this long (1 s,
+  // or a twentieth of a shorter lease's time); 0 turns it off.
+  w.prefetch_max_wait_seconds =
+      env.Double("WORKER_PREFETCH_MAX_WAIT_SECONDS", std::min(1.0, w.lease_seconds / 20), 0, 3600);
+  if (w.prefetch_max_wait_seconds > w.lease_seconds / 10) {
+    throw jobqueue::ConfigError("WORKER_PREFETCH_MAX_WAIT_SECONDS: must be at most a tenth of the lease (" +
+                                std::to_string(w.lease_seconds / 10) + " s), so a job fetched ahead keeps "
+                                "most of its lease for running");
+  }
+  // Enough sessions that claims for every executor, and for the two batches
+  // fetched ahead, can be on the wire at once (a claim takes at most a
+  // batch), at most 4.
+  const int capacity = w.concurrency + (w.prefetch_max_wait_seconds > 0 ? 2 * w.batch_size : 0);
+  const int lanes = (capacity + w.batch_size - 1) / w.batch_size;
+  w.connections = static_cast<int>(env.Int("WORKER_CONNECTIONS", std::min(4, lanes), 1, 64));
   w.heartbeat_seconds = env.Double("WORKER_HEARTBEAT_SECONDS", w.lease_seconds / 3, 0.05, 86400);
   w.job_timeout_seconds = env.Double("WORKER_JOB_TIMEOUT_SECONDS", 300, 0.01, 7 * 86400);
   w.shutdown_grace_seconds = env.Double("WORKER_SHUTDOWN_GRACE_SECONDS", 25, 0, 3600);
@@ -137,6 +148,7 @@ int main() {
                          "worker started",
                          {{"worker_id", w.worker_id}, {"queues", w.queues}, {"concurrency", w.concurrency},
                           {"batch_size", w.batch_size}, {"connections", w.connections}, {"lease_seconds", w.lease_seconds},
+                          {"prefetch_max_wait_seconds", w.prefetch_max_wait_seconds},
                           {"heartbeat_seconds", w.heartbeat_seconds},
                           {"poll_interval_seconds", w.poll_interval_seconds},
                           {"metrics_port", ops.port()}, {"cpus", cpus}, {"opencv_threads", opencv_threads},

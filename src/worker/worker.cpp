@@ -209,6 +209,17 @@ bool Worker::NextRound(Round* round) {
     // on every wake-up would cost more than short jobs themselves.
     const bool check_timeouts = now >= next_timeout_check_ || grace_over_;
     if (check_timeouts) next_timeout_check_ = now + std::chrono::milliseconds(100);
+    // The fetch-ahead bound: a job fetched ahead that has waited this long
+    // unstarted (handlers ran slower than observed) goes back to the queue,
+    // where another worker may take it, instead of running down its lease
+    // here. The local queue is in claim order, so the oldest are in front.
+    if (check_timeouts && options_.prefetch_max_wait_seconds > 0 && !stopping_) {
+      const auto limit = Seconds(options_.prefetch_max_wait_seconds);
+      while (!ready_.empty() && now - ready_.front()->claimed_at >= limit) {
+        pending_release_.push_back(ready_.front());
+        ready_.pop_front();
+      }
+    }
     for (auto& [id, task] : held_) {
       if (!check_timeouts) break;
       if (!task->started || task->given_up) continue;
@@ -241,7 +252,8 @@ bool Worker::NextRound(Round* round) {
       return false;
     }
 
-    const int free = options_.concurrency - static_cast<int>(ready_.size()) - busy_ - claims_in_flight_;
+    const int free = options_.concurrency + PrefetchLimit() - static_cast<int>(ready_.size()) - busy_ -
+                     claims_in_flight_;
     // While jobs are plentiful, wait for half a batch of free executors so a
     // claim takes many jobs rather than one per finished job.
     const int threshold = WakeThreshold();
@@ -283,7 +295,18 @@ bool Worker::NextRound(Round* round) {
 }
 
 int Worker::WakeThreshold() const {
-  return std::max(1, std::min(options_.batch_size, options_.concurrency) / 2);
+  return std::max(1, std::min(options_.batch_size, options_.concurrency + PrefetchLimit()) / 2);
+}
+
+int Worker::PrefetchLimit() const {
+  if (options_.prefetch_max_wait_seconds <= 0 || handler_seconds_avg_ < 0) return 0;
+  // The executors start concurrency / avg jobs a second; fetch no more than
+  // they are expected to start within the bound, and at most two batches
+  // more than they can run (so one claim is on the wire while a fetched
+  // batch waits). Long jobs (avg above the bound) get none.
+  const double startable = options_.concurrency * options_.prefetch_max_wait_seconds /
+                           std::max(handler_seconds_avg_, 1e-6);
+  return static_cast<int>(std::min<double>(2.0 * options_.batch_size, std::floor(startable)));
 }
 
 void Worker::Requeue(Round& round) {
@@ -310,9 +333,10 @@ void Worker::WriteAndClaim(core::Queue& queue, Round& round) {
     std::vector<core::Lease> leases;
     for (const auto& task : round.releases) leases.push_back(task->job.lease);
     const auto released = queue.Release(leases);
-    spdlog::info("{}", core::LogFields("handed back unstarted jobs",
-                                       {{"worker_id", options_.worker_id}, {"jobs", released}}));
     std::lock_guard<std::mutex> lk(mu_);
+    spdlog::info("{}", core::LogFields(stopping_ ? "handed back unstarted jobs"
+                                                 : "handed back jobs fetched ahead that waited too long",
+                                       {{"worker_id", options_.worker_id}, {"jobs", released}}));
     for (const auto& task : round.releases) held_.erase(task->job.lease.job_id);
     stats_.released += static_cast<std::int64_t>(released.size());
     round.releases.clear();
@@ -416,12 +440,15 @@ void Worker::WriteAndClaim(core::Queue& queue, Round& round) {
       stats_.lease_lost += lost;
       if (round.claim > 0) backlog_ = static_cast<int>(out.claimed.size()) == round.claim;
       claims_in_flight_ -= round.claim;
+      const auto claimed_at = Clock::now();
       for (auto& job : out.claimed) {
         auto task = std::make_shared<Task>();
         task->job = std::move(job);
+        task->claimed_at = claimed_at;
         held_[task->job.lease.job_id] = task;
         ready_.push_back(std::move(task));
       }
+      stats_.max_leased = std::max<std::int64_t>(stats_.max_leased, static_cast<std::int64_t>(ready_.size()) + busy_);
       if (metrics_) metrics_->SetJobsRunning(static_cast<double>(held_.size()));
       wake_executor = !out.claimed.empty() && WakeOneExecutor();
     }
@@ -507,6 +534,8 @@ void Worker::ExecutorLoop() {
 
     lk.lock();
     --busy_;
+    // What sizes the fetch-ahead: recent handler times weigh most.
+    handler_seconds_avg_ = handler_seconds_avg_ < 0 ? seconds : 0.9 * handler_seconds_avg_ + 0.1 * seconds;
     if (!task->given_up) finished_.push_back({task, std::move(outcome), seconds, Clock::now()});
     // Waking a dispatcher per finished job costs more than the job when
     // jobs are short: wake it for the first one (it starts the flush

@@ -49,13 +49,20 @@ struct WorkerOptions {
   // While jobs are plentiful, finished jobs wait up to this long so that
   // completions and the next claim share one statement.
   double flush_delay_seconds = 0.002;
+  // Fetch-ahead: beyond its idle executors a worker may lease jobs that wait
+  // in its local queue, as many as its executors are expected to start
+  // within this many seconds at the observed handler time (at most two
+  // batches more). A job that has waited this long unstarted is handed back. 0: never
+  // lease more jobs than idle executors.
+  double prefetch_max_wait_seconds = 0;
 };
 
 struct WorkerStats {
   std::int64_t succeeded = 0;
   std::int64_t failed = 0;     // attempts recorded as failed (retry or dead)
   std::int64_t lease_lost = 0; // outcomes refused: the lease was gone
-  std::int64_t released = 0;   // handed back unstarted at shutdown
+  std::int64_t released = 0;   // handed back unstarted (shutdown, or waited past the prefetch bound)
+  std::int64_t max_leased = 0; // most jobs leased and not yet run to the end at once (running + fetched ahead)
   double first_started_at = 0; // unix seconds of the first handler start (0: none)
 };
 
@@ -89,6 +96,7 @@ class Worker {
     std::atomic<bool> cancelled{false};
     bool started = false;   // an executor took it (guarded by mu_)
     bool given_up = false;  // outcome will be ignored (guarded by mu_)
+    Clock::time_point claimed_at;  // when its claim came back
     Clock::time_point started_at;
   };
   struct Finished {
@@ -125,6 +133,9 @@ class Worker {
   void WriteAndClaim(core::Queue& queue, Round& round);
   void HeartbeatLeases(core::Queue& queue);
   int WakeThreshold() const;
+  // Jobs that may be leased beyond the executors (fetch-ahead), from the
+  // observed handler time; 0 while unknown or when jobs are long.
+  int PrefetchLimit() const;
   // True when an executor should be woken for the ready jobs (and counts
   // that wake-up as on its way). mu_ held; notify after unlocking.
   bool WakeOneExecutor();
@@ -140,6 +151,7 @@ class Worker {
   std::condition_variable dispatch_cv_;  // dispatchers: work or events
   std::condition_variable exec_cv_;      // executors: ready jobs or exit
   std::deque<std::shared_ptr<Task>> ready_;  // claimed, not started
+  double handler_seconds_avg_ = -1;          // moving average of handler run time (-1: none yet)
   std::vector<Finished> finished_;           // handed in by executors
   std::map<core::JobId, std::shared_ptr<Task>> held_;  // leased, outcome not yet written
   std::vector<std::shared_ptr<Task>> pending_release_;

@@ -519,6 +519,8 @@ TEST_CASE("the worker refuses bad configuration with exit code 2 naming the vari
       {"MAX_IMAGE_PIXELS", "0"},
       {"IMAGE_FETCH_MAX_BYTES", "lots"},
       {"IMAGE_FETCH_ALLOW_PRIVATE", "perhaps"},
+      {"WORKER_PREFETCH_MAX_WAIT_SECONDS", "-1"},
+      {"WORKER_PREFETCH_MAX_WAIT_SECONDS", "60"},  // more than a tenth of the 300 s lease
   };
   for (const auto& [name, value] : bad) {
     ChildProcess p(JOBQUEUE_WORKER_PATH, {{name, value}, {"DATABASE_URL", "host=127.0.0.1 port=1"}});

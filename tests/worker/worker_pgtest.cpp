@@ -4,6 +4,8 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <map>
+#include <mutex>
 #include <thread>
 
 #include "core/metrics.hpp"
@@ -215,6 +217,7 @@ TEST_CASE("several in-process workers with several sessions complete every job e
     options.concurrency = 8 + i * 8;
     options.batch_size = 3 + i * 5;
     options.connections = 1 + i;
+    if (i == 1) options.prefetch_max_wait_seconds = 0.5;  // one of them fetches ahead
     workers.push_back(std::make_unique<RunningWorker>(options, handlers));
   }
   REQUIRE(WaitFor([&] {
@@ -230,6 +233,93 @@ TEST_CASE("several in-process workers with several sessions complete every job e
   CHECK(db.Scalar<long>("SELECT count(DISTINCT job_id) FROM public.completions") == kJobs);
   CHECK(db.Scalar<long>("SELECT sum(attempts) FROM jobqueue.jobs") == kJobs);
   CHECK(db.Scalar<long>("SELECT count(*) FROM jobqueue.jobs WHERE result->>'i' IS NULL") == 0);
+}
+
+TEST_CASE("fetch-ahead: short jobs are leased beyond the executors; off, never more than the executors",
+          "[pg][worker][concurrency]") {
+  constexpr int kJobs = 600;
+  TestDatabase db;
+  CountCompletions(db);
+  worker::HandlerRegistry handlers;
+  handlers.Register("quick", [](const worker::JobContext&) { return worker::HandlerOutcome::Success(); });
+  for (const double max_wait : {0.0, 0.5}) {
+    INFO("prefetch_max_wait_seconds " << max_wait);
+    db.Sql("DELETE FROM jobqueue.jobs");
+    db.Sql("INSERT INTO jobqueue.jobs (kind) SELECT 'quick' FROM generate_series(1, " + std::to_string(kJobs) + ")");
+    auto options = Options(db, "prefetch-" + std::to_string(max_wait));
+    options.concurrency = 2;
+    options.batch_size = 50;
+    options.connections = 2;
+    options.prefetch_max_wait_seconds = max_wait;
+    RunningWorker w(options, handlers);
+    REQUIRE(WaitFor([&] {
+      return db.Scalar<long>("SELECT count(*) FROM jobqueue.jobs WHERE state = 'succeeded'") == kJobs;
+    }, 60000));
+    CHECK(w.StopAndJoin());
+    const auto stats = w.get().Stats();
+    CHECK(stats.succeeded == kJobs);
+    if (max_wait == 0) {
+      CHECK(stats.max_leased <= options.concurrency);
+    } else {
+      CHECK(stats.max_leased > options.concurrency);  // it did fetch ahead
+      CHECK(stats.max_leased <= options.concurrency + 2 * options.batch_size);
+    }
+  }
+  CHECK(db.Scalar<long>("SELECT count(*) FROM public.completions") == 2 * kJobs);
+  CHECK(db.Scalar<long>("SELECT count(DISTINCT job_id) FROM public.completions") == 2 * kJobs);
+}
+
+TEST_CASE("fetch-ahead: a job never waits unstarted past the bound; when jobs turn slow the rest are handed back",
+          "[pg][worker]") {
+  TestDatabase db;
+  CountCompletions(db);
+  // Wall-clock second at which each job's handler started.
+  std::mutex mu;
+  std::map<core::JobId, double> started;
+  worker::HandlerRegistry handlers;
+  handlers.Register("timed", [&](const worker::JobContext& ctx) {
+    {
+      std::lock_guard<std::mutex> lk(mu);
+      started[ctx.job.lease.job_id] =
+          std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+    }
+    ctx.SleepFor(ctx.job.payload.value("seconds", 0.0));
+    return worker::HandlerOutcome::Success();
+  });
+  // Fast jobs first teach the worker that handlers are quick, so it fetches
+  // a whole batch ahead; then every job takes 0.3 s, and what it fetched
+  // ahead would wait seconds: it must hand those back instead.
+  db.Sql("INSERT INTO jobqueue.jobs (kind, payload, priority) "
+         "SELECT 'timed', '{\"seconds\": 0.002}', 0 FROM generate_series(1, 200)");
+  db.Sql("INSERT INTO jobqueue.jobs (kind, payload, priority) "
+         "SELECT 'timed', '{\"seconds\": 0.3}', 1 FROM generate_series(1, 30)");
+  constexpr double kMaxWait = 0.4;
+  auto options = Options(db, "bounded");
+  options.concurrency = 2;
+  options.batch_size = 40;
+  options.connections = 2;
+  options.prefetch_max_wait_seconds = kMaxWait;
+  RunningWorker w(options, handlers);
+  REQUIRE(WaitFor([&] {
+    return db.Scalar<long>("SELECT count(*) FROM jobqueue.jobs WHERE state = 'succeeded'") == 230;
+  }, 60000));
+  CHECK(w.StopAndJoin());
+  CHECK(w.get().Stats().released > 0);
+  // started_at is the claim of the attempt that ran (a hand-back takes its
+  // attempt back, so every job ran as attempt 1).
+  CHECK(db.Scalar<long>("SELECT count(*) FROM jobqueue.jobs WHERE attempts <> 1") == 0);
+  const auto claims = db.Sql("SELECT id, extract(epoch FROM started_at)::float8 FROM jobqueue.jobs");
+  double worst = 0;
+  std::lock_guard<std::mutex> lk(mu);
+  for (const auto& row : claims) {
+    const auto id = row[0].as<core::JobId>();
+    REQUIRE(started.count(id) == 1);
+    worst = std::max(worst, started[id] - row[1].as<double>());
+  }
+  INFO("longest wait from claim to handler start: " << worst << " s");
+  // The bound, plus the 0.1 s between checks and a round trip on a busy machine.
+  CHECK(worst < kMaxWait + 0.5);
+  CHECK(db.Scalar<long>("SELECT count(DISTINCT job_id) FROM public.completions") == 230);
 }
 
 }  // namespace jobqueue::testing
