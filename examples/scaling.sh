@@ -38,7 +38,10 @@ ideal() { awk -v j="$job_count" -v n="$1" -v s="$job_seconds" 'BEGIN { printf "%
 run_with() {
   local n=$1 queue="scaling-demo-$$-$1" i
   for ((i = 1; i <= n; i++)); do
+    # One job at a time and none fetched ahead: each worker holds at most
+    # the job it runs, as each of the seed's pods serves one request.
     DATABASE_URL=$DATABASE_URL WORKER_QUEUES=$queue WORKER_CONCURRENCY=1 WORKER_BATCH_SIZE=1 \
+      WORKER_PREFETCH_MAX_WAIT_SECONDS=0 \
       WORKER_POLL_INTERVAL_SECONDS=0.2 WORKER_METRICS_PORT=0 WORKER_ID="demo-$n-$i" LOG_FORMAT=console \
       "$JOBQUEUE_BIN_DIR/jobqueue-worker" >"$tmp/worker-$n-$i.log" 2>&1 &
     pids+=($!)
