@@ -201,7 +201,10 @@ bool Worker::NextRound(Round* round) {
       // Claimed but never started: back to the queue at once, not after the
       // lease. Not while a claim is on the wire: it could lock a row this
       // release just freed and take the job again.
-      for (auto& task : ready_) pending_release_.push_back(task);
+      for (auto& task : ready_) {
+        task->handed_in = true;
+        pending_release_.push_back(task);
+      }
       ready_.clear();
     }
     if (stopping_ && now >= grace_deadline_) grace_over_ = true;
@@ -216,6 +219,7 @@ bool Worker::NextRound(Round* round) {
     if (check_timeouts && options_.prefetch_max_wait_seconds > 0 && !stopping_) {
       const auto limit = Seconds(options_.prefetch_max_wait_seconds);
       while (!ready_.empty() && now - ready_.front()->claimed_at >= limit) {
+        ready_.front()->handed_in = true;
         pending_release_.push_back(ready_.front());
         ready_.pop_front();
       }
@@ -480,6 +484,11 @@ void Worker::HeartbeatLeases(core::Queue& queue) {
     const auto it = held_.find(lease.job_id);
     if (it == held_.end()) continue;  // written meanwhile by another dispatcher
     auto task = it->second;
+    // Finished or handed back since the heartbeat read its lease: another
+    // dispatcher may have just written it (a completed job is no longer
+    // running, so the heartbeat misses it). That write reports a lease
+    // that really was lost; calling it lost here would be a false alarm.
+    if (task->handed_in) continue;
     task->given_up = true;
     task->cancelled = true;
     ready_.erase(std::remove(ready_.begin(), ready_.end(), task), ready_.end());
@@ -536,6 +545,7 @@ void Worker::ExecutorLoop() {
     --busy_;
     // What sizes the fetch-ahead: recent handler times weigh most.
     handler_seconds_avg_ = handler_seconds_avg_ < 0 ? seconds : 0.9 * handler_seconds_avg_ + 0.1 * seconds;
+    task->handed_in = true;
     if (!task->given_up) finished_.push_back({task, std::move(outcome), seconds, Clock::now()});
     // Waking a dispatcher per finished job costs more than the job when
     // jobs are short: wake it for the first one (it starts the flush

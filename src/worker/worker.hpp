@@ -96,6 +96,9 @@ class Worker {
     std::atomic<bool> cancelled{false};
     bool started = false;   // an executor took it (guarded by mu_)
     bool given_up = false;  // outcome will be ignored (guarded by mu_)
+    // Its handler finished or it is being handed back: the write of its
+    // outcome (or release) reports a lost lease itself (guarded by mu_).
+    bool handed_in = false;
     Clock::time_point claimed_at;  // when its claim came back
     Clock::time_point started_at;
   };
