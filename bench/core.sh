@@ -88,17 +88,7 @@ fi
 # ---------------------------------------------------------------------------
 # Outside: parse options, build, start the cluster.
 
-QUICK_FLAG=""
-case ${1:-} in
-  "") ;;
-  --quick) QUICK_FLAG=" --quick" ;;
-  *) echo "usage: bash bench/core.sh [--quick]" >&2; exit 2 ;;
-esac
-# Remember which knobs the user set, to print them in the reproduce line.
-OVERRIDES=" "
-for var in JOBS JOBS_B1 RUNS THREADS BATCHES; do
-  if [[ -n ${!var+x} ]]; then OVERRIDES+="$var "; fi
-done
+bench_options core.sh "JOBS JOBS_B1 RUNS THREADS BATCHES" "$@"
 if [[ -n $QUICK_FLAG ]]; then
   JOBS=${JOBS:-4000}; THREADS=${THREADS:-"1 4"}; BATCHES=${BATCHES:-"10 100"}
 else

@@ -544,14 +544,7 @@ fi
 # ---------------------------------------------------------------------------
 # Outside: options, Debian packages, photographs, build, cluster.
 
-QUICK_FLAG=""
-case ${1:-} in
-  "") ;;
-  --quick) QUICK_FLAG=" --quick" ;;
-  *) echo "usage: bash bench/images.sh [--quick]" >&2; exit 2 ;;
-esac
-OVERRIDES=" "
-for var in $KNOBS; do [[ -n ${!var+x} ]] && OVERRIDES+="$var "; done
+bench_options images.sh "$KNOBS" "$@"
 if [[ -n $QUICK_FLAG ]]; then IMAGES=${IMAGES:-8}; RUNS=${RUNS:-1}; else IMAGES=${IMAGES:-40}; RUNS=${RUNS:-3}; fi
 PROCS=${PROCS:-"1 2"}
 CONCURRENCY=${CONCURRENCY:-auto}

@@ -1,5 +1,5 @@
-# Shell functions shared by bench/core.sh and bench/workers.sh (sourced, not
-# run). They expect PG* variables of the cluster (pg_virtualenv sets them).
+# Shell functions shared by the bench/*.sh scripts (sourced, not run). The
+# SQL ones expect PG* variables of the cluster (pg_virtualenv sets them).
 
 JOBS_SQL=${JOBS_SQL:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/src/core/sql/jobs.sql}
 
@@ -95,3 +95,22 @@ json_field() {  # json_field NAME JSON_LINE
 }
 
 sql() { psql -X -At -v ON_ERROR_STOP=1 -c "$1"; }
+
+# bench_options SCRIPT "KNOB ..." ARGS...: the options every benchmark takes.
+# Sets QUICK_FLAG (" --quick" or empty) and OVERRIDES (" KNOB KNOB ... ",
+# the knobs the user set in the environment, for the reproduce line); any
+# other argument prints the usage and exits 2.
+bench_options() {
+  local script=$1 knobs=$2 var
+  shift 2
+  QUICK_FLAG=""
+  case ${1:-} in
+    "") ;;
+    --quick) QUICK_FLAG=" --quick" ;;
+    *) echo "usage: bash bench/$script [--quick]" >&2; exit 2 ;;
+  esac
+  OVERRIDES=" "
+  for var in $knobs; do
+    if [[ -n ${!var+x} ]]; then OVERRIDES+="$var "; fi
+  done
+}

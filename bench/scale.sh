@@ -602,17 +602,7 @@ fi
 # ---------------------------------------------------------------------------
 # Outside: options, build, cluster.
 
-QUICK_FLAG=""
-case ${1:-} in
-  "") ;;
-  --quick) QUICK_FLAG=" --quick" ;;
-  *) echo "usage: bash bench/scale.sh [--quick]" >&2; exit 2 ;;
-esac
-# Remember which knobs the user set, to print them in the reproduce line.
-OVERRIDES=" "
-for var in $KNOBS; do
-  if [[ -n ${!var+x} ]]; then OVERRIDES+="$var "; fi
-done
+bench_options scale.sh "$KNOBS" "$@"
 if [[ -n $QUICK_FLAG ]]; then
   HISTORY=${HISTORY:-1000000}; PRUNE=${PRUNE:-100000}; RUNS=${RUNS:-3}
 else

@@ -523,16 +523,7 @@ fi
 # ---------------------------------------------------------------------------
 # Outside: options, Debian packages, peers, build, cluster.
 
-QUICK_FLAG=""
-case ${1:-} in
-  "") ;;
-  --quick) QUICK_FLAG=" --quick" ;;
-  *) echo "usage: bash bench/workers.sh [--quick]" >&2; exit 2 ;;
-esac
-OVERRIDES=" "
-for var in $KNOBS; do
-  if [[ -n ${!var+x} ]]; then OVERRIDES+="$var "; fi
-done
+bench_options workers.sh "$KNOBS" "$@"
 SYSTEMS=${SYSTEMS:-"jobqueue jobqueue-c24 graphile-worker pg-boss pgbench"}
 WORKLOADS=${WORKLOADS:-"w1 w2"}
 PROCS=${PROCS:-"1 2"}
