@@ -77,7 +77,7 @@ inside() {
     echo "Medians of $RUNS runs; $JOBS jobs per run${b1_note}. Reproduce: \`$cmd\`;" \
       "$(date -u '+%Y-%m-%d %H:%M UTC'); PostgreSQL $(sql 'SHOW server_version');" \
       "nproc $(nproc); fsync=on."
-  } | tee "$RESULTS"
+  } | if [[ $OVERRIDES == " " && -z $QUICK_FLAG ]]; then tee "$RESULTS"; else cat; fi  # the full default run only
 }
 
 if [[ ${1:-} == --inside ]]; then
