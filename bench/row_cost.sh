@@ -11,6 +11,9 @@
 #
 # Variants (VARIANTS, default: all below):
 #   current           the shipped design: one table, every state in place
+#   counted           current plus what migration 0004 adds: an index on
+#                     finished rows (state, queue, kind, id) and statement
+#                     triggers that append count deltas per (queue, kind, state)
 #   delete            the same, but a job is deleted when it completes
 #                     (graphile-worker's model: no history)
 #   history           live table + a history table (partitioned by
@@ -105,6 +108,21 @@ schema() {  # schema VARIANT
   v=${v%-ff50}
   case $v in
     current | delete) extra="CREATE INDEX ON jq.jobs (finished_at) WHERE state IN ('succeeded', 'dead', 'cancelled');" ;;
+    counted) extra="CREATE INDEX ON jq.jobs (finished_at) WHERE state IN ('succeeded', 'dead', 'cancelled');
+CREATE INDEX ON jq.jobs (state, queue, kind, id) WHERE state IN ('succeeded', 'dead', 'cancelled');
+CREATE TABLE jq.finished_counts (queue text NOT NULL, kind text NOT NULL, state jq.job_state NOT NULL, jobs bigint NOT NULL);
+CREATE FUNCTION jq.count_update() RETURNS trigger LANGUAGE plpgsql AS \$f\$
+BEGIN
+  INSERT INTO jq.finished_counts (queue, kind, state, jobs)
+  SELECT queue, kind, state, sum(d) FROM (
+    SELECT queue, kind, state, 1 AS d FROM new_rows WHERE state IN ('succeeded', 'dead', 'cancelled')
+    UNION ALL
+    SELECT queue, kind, state, -1 FROM old_rows WHERE state IN ('succeeded', 'dead', 'cancelled')) AS c
+  GROUP BY queue, kind, state HAVING sum(d) <> 0;
+  RETURN NULL;
+END \$f\$;
+CREATE TRIGGER count_update AFTER UPDATE ON jq.jobs REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION jq.count_update();" ;;
     history-min) hidx="" ;;
     history-hot) ff=50; claim_pred=""; lease="" ;;
   esac
@@ -210,7 +228,7 @@ script() {  # script VARIANT > file
   case ${v%-ff50} in
     solid) solid_script 1; return ;;
     solid-lean) solid_script 0; return ;;
-    current)
+    current | counted)
       cat <<'SQL'
 WITH completed AS (
   UPDATE jq.jobs AS j

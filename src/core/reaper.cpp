@@ -40,4 +40,8 @@ std::int64_t Reaper::PruneFinished(double retention_seconds, int limit,
   return pruned;
 }
 
+std::int64_t Reaper::CompactFinishedCounts() {
+  return conn_.Exec("compact_finished_counts")[0][0].as<std::int64_t>();
+}
+
 }  // namespace jobqueue::core

@@ -26,12 +26,21 @@ PassReport RunPass(core::Reaper& reaper, const ReaperOptions& options) {
     report.dead += r.dead;
     if (r.total() < options.batch_size) break;
   }
+  // Pruning is bounded by time, not batches: a fixed batch budget capped
+  // retention below the rate workers finish jobs at. A pass that runs out of
+  // time says so, and the next one starts at once (reclaiming first).
   const double retention_seconds = options.retention_hours * 3600;
-  for (int i = 0; i < options.max_batches_per_pass; ++i) {
+  const auto prune_until = started + std::chrono::duration<double>(options.prune_seconds_per_pass);
+  for (;;) {
     const auto n = reaper.PruneFinished(retention_seconds, options.batch_size);
     report.pruned += n;
     if (n < options.batch_size) break;
+    if (Clock::now() >= prune_until) {
+      report.more_to_prune = true;
+      break;
+    }
   }
+  reaper.CompactFinishedCounts();
   report.seconds = std::chrono::duration<double>(Clock::now() - started).count();
   return report;
 }
@@ -67,6 +76,7 @@ void ReaperService::Run() {
   const nlohmann::json id = {{"reaper_id", options_.reaper_id}};
   std::unique_ptr<core::pg::Connection> conn;
   std::unique_ptr<core::Reaper> reaper;
+  bool more_to_prune = false;
   for (;;) {
     loop_tick_ns_ = Clock::now().time_since_epoch().count();
     try {
@@ -81,6 +91,7 @@ void ReaperService::Run() {
       database_up_ = true;
       if (leader_) {
         const auto report = RunPass(*reaper, options_);
+        more_to_prune = report.more_to_prune;
         ++passes_;
         if (metrics_) metrics_->ReaperPass(report.seconds);
         auto fields = id;
@@ -97,6 +108,7 @@ void ReaperService::Run() {
       if (leader_) spdlog::warn("{}", core::LogFields("lost leadership with the session", id));
       leader_ = false;
       database_up_ = false;
+      more_to_prune = false;
       reaper.reset();
       conn.reset();
       auto fields = id;
@@ -106,7 +118,8 @@ void ReaperService::Run() {
     if (metrics_) metrics_->SetReaperLeader(leader_);
 
     std::unique_lock<std::mutex> lk(mu_);
-    if (cv_.wait_for(lk, std::chrono::duration<double>(options_.interval_seconds),
+    const double wait = more_to_prune ? 0 : options_.interval_seconds;
+    if (cv_.wait_for(lk, std::chrono::duration<double>(wait),
                      [this] { return stopping_; })) {
       break;
     }

@@ -22,24 +22,61 @@ WHERE id = ANY($1::bigint[]);
 -- shifts when jobs are inserted meanwhile, since new ids are larger).
 -- $1 state (NULL: any), $2 queue (NULL: any), $3 kind (NULL: any),
 -- $4 only ids below this one (NULL: from the newest), $5 at most this many.
--- The id bound is written with coalesce rather than `$4 IS NULL OR`, so that
--- even a cached generic plan starts its backward primary-key scan at $4
--- instead of filtering its way down from the newest row.
-SELECT id, queue, kind, payload, state::text AS state, priority, attempts, max_attempts,
-       to_char(run_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS run_at,
-       to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS created_at,
-       to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS started_at,
-       to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS finished_at,
-       lease_owner,
-       to_char(lease_expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS lease_expires_at,
-       idempotency_key, last_error, result
-FROM jobqueue.jobs
-WHERE id < coalesce($4::bigint, 9223372036854775807)
-  AND ($1::jobqueue.job_state IS NULL OR state = $1::jobqueue.job_state)
-  AND ($2::text IS NULL OR queue = $2::text)
-  AND ($3::text IS NULL OR kind = $3::text)
-ORDER BY id DESC
-LIMIT $5;
+-- However many finished jobs are kept, a page reads at most $5 rows per
+-- source: the live backlog (queued and running, through their partial
+-- indexes) and one range of jobs_finished_group_idx per (state, queue, kind)
+-- group that matches the filters and has jobs (from finished_counts). The
+-- plan does not depend on the parameters, so a cached generic plan is as
+-- good as a custom one.
+WITH live AS (
+  SELECT id FROM jobqueue.jobs
+  WHERE (state = 'queued' OR state = 'running')
+    AND id < coalesce($4::bigint, 9223372036854775807)
+    AND ($1::jobqueue.job_state IS NULL OR state = $1::jobqueue.job_state)
+    AND ($2::text IS NULL OR queue = $2::text)
+    AND ($3::text IS NULL OR kind = $3::text)
+  ORDER BY id DESC
+  LIMIT $5
+),
+finished_groups AS (
+  SELECT state, queue, kind FROM jobqueue.finished_counts
+  WHERE ($1::jobqueue.job_state IS NULL OR state = $1::jobqueue.job_state)
+    AND ($2::text IS NULL OR queue = $2::text)
+    AND ($3::text IS NULL OR kind = $3::text)
+  GROUP BY state, queue, kind
+  HAVING sum(jobs) > 0
+),
+finished AS (
+  SELECT f.id
+  FROM finished_groups AS g
+  CROSS JOIN LATERAL (
+    SELECT j.id FROM jobqueue.jobs AS j
+    WHERE j.state IN ('succeeded', 'dead', 'cancelled')
+      AND j.state = g.state AND j.queue = g.queue AND j.kind = g.kind
+      AND j.id < coalesce($4::bigint, 9223372036854775807)
+    ORDER BY j.id DESC
+    LIMIT $5
+  ) AS f
+),
+page AS (
+  SELECT id FROM live
+  UNION ALL
+  SELECT id FROM finished
+  ORDER BY id DESC
+  LIMIT $5
+)
+SELECT j.id, j.queue, j.kind, j.payload, j.state::text AS state, j.priority, j.attempts,
+       j.max_attempts,
+       to_char(j.run_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS run_at,
+       to_char(j.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS created_at,
+       to_char(j.started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS started_at,
+       to_char(j.finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS finished_at,
+       j.lease_owner,
+       to_char(j.lease_expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS lease_expires_at,
+       j.idempotency_key, j.last_error, j.result
+FROM page AS p
+JOIN jobqueue.jobs AS j ON j.id = p.id
+ORDER BY j.id DESC;
 
 -- name: api_due_depth
 -- Due queued jobs per queue: the job_queue_depth gauge. Reads only

@@ -295,6 +295,11 @@ WITH old AS (
 DELETE FROM jobqueue.jobs AS j USING old WHERE j.id = old.id
 RETURNING j.id;
 
+-- name: compact_finished_counts
+-- Folds the deltas of jobqueue.finished_counts (migrations/0004); the
+-- reaper calls it every pass.
+SELECT jobqueue.compact_finished_counts();
+
 -- name: queue_depth
 -- Depth per queue and state with the oldest due queued job's age in
 -- seconds, and how many jobs reached the state in the last minute (the
@@ -305,6 +310,7 @@ SELECT d.queue, d.state::text, d.jobs, d.due,
 FROM jobqueue.queue_depth AS d
 LEFT JOIN (SELECT queue, state, count(*) AS finished
            FROM jobqueue.jobs
-           WHERE finished_at >= now() - interval '1 minute'
+           WHERE state IN ('succeeded', 'dead', 'cancelled')  -- so jobs_finished_idx serves it
+             AND finished_at >= now() - interval '1 minute'
            GROUP BY queue, state) AS f ON f.queue = d.queue AND f.state = d.state
 ORDER BY d.queue, d.state;

@@ -1,0 +1,177 @@
+-- jobqueue schema, version 4: reads that stay fast however many finished
+-- jobs are kept (JOB_RETENTION_HOURS, 168 by default: hundreds of millions
+-- of rows at a thousand jobs a second). Never edit this file once released.
+--
+-- What a read may cost now follows the live backlog (queued and running
+-- jobs, found through their partial indexes) and the number of distinct
+-- (queue, kind, state) groups, never the number of finished rows:
+--   * finished jobs are counted exactly in jobqueue.finished_counts, kept by
+--     triggers on jobqueue.jobs in the same transaction as each change;
+--   * finished jobs are indexed by (state, queue, kind, id), so a filtered
+--     page of GET /v1/jobs walks one short index range per matching group.
+-- Why one table and not a live table beside a history table: measured in
+-- bench/row_cost.sh (bench/README.md, "Row cost"), moving a job between
+-- tables writes more WAL per job than updating it in place.
+--
+-- Locks: the migration takes SHARE ROW EXCLUSIVE on jobqueue.jobs at once
+-- (reads go on; enqueues, claims and completions wait) and holds it while
+-- it counts the finished jobs and builds one partial index: both one pass
+-- over the table (README, "Upgrading to schema 4", gives the time measured
+-- per million kept jobs).
+
+LOCK TABLE jobqueue.jobs IN SHARE ROW EXCLUSIVE MODE;
+
+-- Updates of a queued or running job (claim, heartbeat, completion) can then
+-- usually write the new row version on the same page, which logs less WAL
+-- and no extra lock record. Applies to pages written from now on.
+ALTER TABLE jobqueue.jobs SET (fillfactor = 50);
+
+-- Finished counts -------------------------------------------------------------
+
+-- Append-only deltas: +n when n jobs of (queue, kind) reach a finished state,
+-- -n when they leave it (retried, pruned, deleted, moved by hand). The sum
+-- per (queue, kind, state) is the exact number of such rows in jobqueue.jobs
+-- as of the reader's snapshot. Appending never waits on another writer, as
+-- incrementing one shared row would; the reaper folds the rows into one per
+-- group every pass (jobqueue.compact_finished_counts()).
+CREATE TABLE jobqueue.finished_counts (
+  queue text NOT NULL,
+  kind  text NOT NULL,
+  state jobqueue.job_state NOT NULL,
+  jobs  bigint NOT NULL,
+  CONSTRAINT finished_counts_state_finished CHECK (state IN ('succeeded', 'dead', 'cancelled'))
+);
+
+COMMENT ON TABLE jobqueue.finished_counts IS
+  'Finished jobs per (queue, kind, state) as deltas: sum(jobs) per group is exact. Kept by triggers on jobqueue.jobs; rebuild with jobqueue.recount_finished()';
+
+-- One statement-level trigger per kind of change: one delta row per group a
+-- statement touched, however many rows it changed (a worker completes a
+-- batch of 100 jobs with one statement, so one row).
+CREATE FUNCTION jobqueue.count_finished_update() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO jobqueue.finished_counts (queue, kind, state, jobs)
+  SELECT c.queue, c.kind, c.state, sum(c.delta)
+  FROM (SELECT n.queue, n.kind, n.state, 1 AS delta FROM new_rows AS n
+        WHERE n.state IN ('succeeded', 'dead', 'cancelled')
+        UNION ALL
+        SELECT o.queue, o.kind, o.state, -1 FROM old_rows AS o
+        WHERE o.state IN ('succeeded', 'dead', 'cancelled')) AS c
+  GROUP BY c.queue, c.kind, c.state
+  HAVING sum(c.delta) <> 0;
+  RETURN NULL;
+END
+$$;
+
+CREATE FUNCTION jobqueue.count_finished_delete() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO jobqueue.finished_counts (queue, kind, state, jobs)
+  SELECT o.queue, o.kind, o.state, -count(*)
+  FROM old_rows AS o
+  WHERE o.state IN ('succeeded', 'dead', 'cancelled')
+  GROUP BY o.queue, o.kind, o.state;
+  RETURN NULL;
+END
+$$;
+
+-- Inserted rows are queued (enqueue): a row-level trigger whose WHEN is
+-- false for them costs enqueue nothing. Only rows inserted by hand already
+-- finished reach the function.
+CREATE FUNCTION jobqueue.count_finished_insert() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO jobqueue.finished_counts (queue, kind, state, jobs)
+  VALUES (NEW.queue, NEW.kind, NEW.state, 1);
+  RETURN NULL;
+END
+$$;
+
+CREATE FUNCTION jobqueue.count_finished_truncate() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  DELETE FROM jobqueue.finished_counts;
+  RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER jobs_count_finished_update AFTER UPDATE ON jobqueue.jobs
+  REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION jobqueue.count_finished_update();
+CREATE TRIGGER jobs_count_finished_delete AFTER DELETE ON jobqueue.jobs
+  REFERENCING OLD TABLE AS old_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION jobqueue.count_finished_delete();
+CREATE TRIGGER jobs_count_finished_insert AFTER INSERT ON jobqueue.jobs
+  FOR EACH ROW WHEN (NEW.state IN ('succeeded', 'dead', 'cancelled'))
+  EXECUTE FUNCTION jobqueue.count_finished_insert();
+CREATE TRIGGER jobs_count_finished_truncate AFTER TRUNCATE ON jobqueue.jobs
+  FOR EACH STATEMENT EXECUTE FUNCTION jobqueue.count_finished_truncate();
+
+-- Folds the deltas into one row per group; returns the rows left. Exact
+-- under concurrency: it sums only the rows its own DELETE removed, and a
+-- reader sees either all of them or the sums that replace them.
+CREATE FUNCTION jobqueue.compact_finished_counts() RETURNS bigint
+LANGUAGE sql AS $$
+  WITH gone AS (
+    DELETE FROM jobqueue.finished_counts RETURNING queue, kind, state, jobs
+  ),
+  folded AS (
+    INSERT INTO jobqueue.finished_counts (queue, kind, state, jobs)
+    SELECT queue, kind, state, sum(jobs) FROM gone
+    GROUP BY queue, kind, state
+    HAVING sum(jobs) <> 0
+    RETURNING 1
+  )
+  SELECT count(*) FROM folded
+$$;
+
+-- Counts again from the table, for when the triggers were bypassed (rows
+-- written with session_replication_role = replica, or by a restore that
+-- skipped them). Holds writes off while it scans: one pass over the table.
+CREATE FUNCTION jobqueue.recount_finished() RETURNS bigint
+LANGUAGE plpgsql AS $$
+BEGIN
+  LOCK TABLE jobqueue.jobs IN SHARE ROW EXCLUSIVE MODE;
+  DELETE FROM jobqueue.finished_counts;
+  INSERT INTO jobqueue.finished_counts (queue, kind, state, jobs)
+  SELECT queue, kind, state, count(*) FROM jobqueue.jobs
+  WHERE state IN ('succeeded', 'dead', 'cancelled')
+  GROUP BY queue, kind, state;
+  RETURN (SELECT coalesce(sum(jobs), 0) FROM jobqueue.finished_counts);
+END
+$$;
+
+SELECT jobqueue.recount_finished();
+
+-- Finished jobs by group ------------------------------------------------------
+
+-- One entry per finished job, written once when it finishes. Serves the
+-- dead_jobs view (a range of state = 'dead') and every filtered page of
+-- GET /v1/jobs (one range per matching (state, queue, kind) group).
+CREATE INDEX jobs_finished_group_idx ON jobqueue.jobs (state, queue, kind, id)
+  WHERE state IN ('succeeded', 'dead', 'cancelled');
+
+-- Operators' views -----------------------------------------------------------
+
+-- Same columns as before. Queued and running rows are counted through their
+-- partial indexes (cost: the backlog); finished ones from the counts.
+CREATE OR REPLACE VIEW jobqueue.queue_depth AS
+SELECT queue,
+       'queued'::jobqueue.job_state AS state,
+       count(*) AS jobs,
+       count(*) FILTER (WHERE run_at <= now()) AS due,
+       now() - min(run_at) FILTER (WHERE run_at <= now()) AS oldest_queued_age
+FROM jobqueue.jobs
+WHERE state = 'queued'
+GROUP BY queue
+UNION ALL
+SELECT queue, 'running', count(*), 0, NULL
+FROM jobqueue.jobs
+WHERE state = 'running'
+GROUP BY queue
+UNION ALL
+SELECT queue, state, sum(jobs)::bigint, 0, NULL
+FROM jobqueue.finished_counts
+GROUP BY queue, state
+HAVING sum(jobs) <> 0;
