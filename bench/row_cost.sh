@@ -21,6 +21,9 @@
 #                     listing indexes (id), (queue, id), (kind, id) and (id)
 #                     WHERE state <> 'succeeded', and per-second counters
 #   history-min       the same with only (id) on the history
+#   history-grp       the history with (id) and (state, queue, kind, id): the
+#                     same listing index as 'counted', for a like-for-like
+#                     comparison of moving the row against updating it
 #   history-hot       history, with a claim index that does not mention
 #                     state and no lease index, so the claim is a HOT update
 #   solid             Solid Queue's shape: a ready table and a claimed table
@@ -124,6 +127,7 @@ END \$f\$;
 CREATE TRIGGER count_update AFTER UPDATE ON jq.jobs REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
   FOR EACH STATEMENT EXECUTE FUNCTION jq.count_update();" ;;
     history-min) hidx="" ;;
+    history-grp) hidx="CREATE INDEX ON jq.history (state, queue, kind, id);" ;;
     history-hot) ff=50; claim_pred=""; lease="" ;;
   esac
   sql "DROP SCHEMA IF EXISTS jq CASCADE" >/dev/null

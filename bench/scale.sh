@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Scale benchmark: how the current schema (migrations/0001..0003 and the
-# statements in src/core/sql/jobs.sql and api.sql) behaves when the jobs
-# table keeps a large history of finished jobs, as it does for
-# JOB_RETENTION_HOURS (a week by default). Everything runs in one throwaway
+# Scale benchmark: how the current schema (migrations/ and the statements
+# in src/core/sql/jobs.sql and api.sql) behaves when the jobs table keeps a
+# large history of finished jobs, as it does for JOB_RETENTION_HOURS (a
+# week by default). Everything runs in one throwaway
 # pg_virtualenv cluster (-t, fsync on) with two databases: scale_base holds
 # a table with only the live backlog, the default database the same backlog
 # on top of the history.
@@ -24,7 +24,10 @@
 #    days ago; 0.15% of the newer jobs die), the slow case for a
 #    newest-first page filtered on state=dead. Then the same backlog and
 #    running jobs as in 1, so they have the newest ids, and VACUUM ANALYZE;
-#    the table shows how long the build took.
+#    the table shows how long the build took. The history is built under
+#    schema 3 (migrations 0001-0003 applied and recorded as the migrator
+#    does) and then upgraded by `jobqueue migrate`, timed: how long the
+#    upgrade holds its lock on a table this size.
 # 3. Sizes of jobqueue.jobs with the history: pg_total_relation_size,
 #    pg_relation_size and pg_indexes_size (each index's in the log).
 # 4. Every read an operator, the API or an autoscaler makes, on the
@@ -69,6 +72,14 @@
 #    `now`, $3, is the finished_at of the next one; retention 0), and
 #    pgbench runs `prune_finished` of jobs.sql in batches of 1000 until a
 #    batch deletes nothing; rows/s and the longest batch in ms (pgbench -l).
+# 7. Churn: in a third database with the backlog alone, CHURN jobs go
+#    through the whole life in rounds of BACKLOG jobs: inserted as queued, drained
+#    by `complete_and_claim_jobs` (2 pgbench clients, batches of 100, each on
+#    a queue of its own, as jobqueue-worker runs it), pruned by
+#    `prune_finished` (retention 0, batches of 1000), with autovacuum as it
+#    is by default. Table, heap and index sizes before (backlog only) and
+#    after, the drain and prune rates, and a check that the finished counts
+#    still equal the table.
 #
 # Prints one markdown table (stdout): the command that reproduces it above,
 # date, commit, PostgreSQL version, nproc and the load average below.
@@ -77,7 +88,7 @@
 #
 # Environment: HISTORY (finished jobs, 10000000; 1000000 with --quick),
 # BACKLOG (queued jobs, 10000), PRUNE (jobs pruned, 1000000; 100000 with
-# --quick), RUNS (runs per figure, the median is shown: 5; 3 with --quick),
+# --quick), CHURN (jobs through the churn, 5000000; 500000 with --quick), RUNS (runs per figure, the median is shown: 5; 3 with --quick),
 # BUILD_DIR (build-bench, shared with bench/core.sh), NO_BUILD=1 to take
 # BUILD_DIR/jobqueue as it is. Only the jobqueue CLI is built (Release), for
 # `jobqueue migrate`.
@@ -86,7 +97,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD_DIR=${BUILD_DIR:-$ROOT/build-bench}
 LOG=$BUILD_DIR/scale-last.log
-KNOBS="HISTORY BACKLOG PRUNE RUNS"
+KNOBS="HISTORY BACKLOG PRUNE CHURN RUNS"
 CHUNK=1000000          # history rows per INSERT
 ENQ_TX=2000            # enqueue transactions per client (2 clients)
 LIVE_RUNNING=20        # jobs held running during everything
@@ -95,6 +106,7 @@ PRUNE_BATCH=1000       # prune_finished limit (REAPER_BATCH_SIZE's default)
 SLICES=4               # each write figure's transactions are split in this many turns per table
 READ_TX=20             # transactions per read run
 SLOW_READ_MS=100       # reads slower than this run fewer transactions
+
 
 # statement, write_pgbench_script, median, sql
 JOBS_SQL=$ROOT/src/core/sql/jobs.sql
@@ -327,10 +339,24 @@ FROM (
 SQL
 }
 
+# Schema 3 only, recorded as the migrator records it (name and sha256 of the
+# file), so `jobqueue migrate` afterwards applies what came later.
+migrate_to_v3() {
+  local f
+  sql "CREATE SCHEMA jobqueue;
+       CREATE TABLE jobqueue.schema_migrations (version integer PRIMARY KEY, name text NOT NULL,
+                                                checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())" >/dev/null
+  for f in "$ROOT"/migrations/000[123]_*.sql; do
+    psql -X -q -v ON_ERROR_STOP=1 -1 -f "$f" >/dev/null
+    sql "INSERT INTO jobqueue.schema_migrations (version, name, checksum)
+         VALUES ($((10#$(basename "$f" | cut -c1-4))), '$(basename "$f")', '$(sha256sum "$f" | cut -d' ' -f1)')" >/dev/null
+  done
+}
+
 build_history() {
   local t0 start lo hi took
   start=$(now_ms)
-  sql "TRUNCATE jobqueue.job_blobs, jobqueue.jobs" >/dev/null
+  migrate_to_v3
   t0=$(sql "SELECT now()")
   for ((lo = 1; lo <= HISTORY; lo += CHUNK)); do
     hi=$((lo + CHUNK - 1)); ((hi <= HISTORY)) || hi=$HISTORY
@@ -342,6 +368,29 @@ build_history() {
   BACKLOG_AFTER[hist]=$HIST_LAST
   fill_backlog
   hold_running
+  # The upgrade to the current schema on a table this size: its lock is held
+  # for as long as the migration runs.
+  # Meanwhile one client enqueues a job at a time (a psql per job), to show
+  # whether the upgrade holds writes off: the longest enqueue is the figure.
+  local m0 stop=$tmp/migrate-done
+  rm -f "$stop"
+  (
+    while [[ ! -e $stop ]]; do
+      local e0=$(now_ms)
+      sql "SELECT jobqueue.enqueue('noop', '{}'::jsonb, queue => 'bench-upgrade')" >/dev/null
+      echo $(( $(now_ms) - e0 )) >>"$tmp/upgrade-enqueue-ms"
+    done
+  ) &
+  local writer=$!
+  sleep 1
+  m0=$(now_ms)
+  "$BUILD_DIR/jobqueue" migrate >&2
+  record migrate_s "$(awk -v t="$(( $(now_ms) - m0 ))" 'BEGIN { print t / 1000 }')"
+  touch "$stop"; wait "$writer"
+  record upgrade_enqueue_max "$(sort -n "$tmp/upgrade-enqueue-ms" | tail -1)"
+  record upgrade_enqueues "$(wc -l <"$tmp/upgrade-enqueue-ms")"
+  sql "DELETE FROM jobqueue.jobs WHERE queue = 'bench-upgrade'" >/dev/null
+  log "history: jobqueue migrate (schema 3 -> latest) took $(median_of migrate_s) s; $(median_of upgrade_enqueues) enqueues meanwhile, the longest $(median_of upgrade_enqueue_max) ms"
   log "history: VACUUM ANALYZE"
   sql "VACUUM ANALYZE jobqueue.jobs" >/dev/null
   took=$(( $(now_ms) - start ))
@@ -488,9 +537,61 @@ prune() {
   log "prune: $PRUNE jobs in $xacts batches of $PRUNE_BATCH: $(median_of prune_rate) rows/s, longest batch $longest ms"
 }
 
+size_of() {  # size_of KEY: records KEY.total, KEY.heap, KEY.idx (bytes) of jobqueue.jobs
+  local row
+  row=$(sql "SELECT pg_total_relation_size('jobqueue.jobs'), pg_relation_size('jobqueue.jobs'), pg_indexes_size('jobqueue.jobs')")
+  IFS='|' read -r t h i <<<"$row"
+  record "$1.total" "$t"; record "$1.heap" "$h"; record "$1.idx" "$i"
+}
+
+churn() {
+  local done_jobs=0 n per tx out drained=0 drain_s=0 pruned=0 prune_s=0 left round=0
+  CHURN_ROUND=$BACKLOG  # at most twice the backlog is ever live
+  in_db churn "$BUILD_DIR/jobqueue" migrate >&2
+  in_db churn fill_backlog
+  in_db churn hold_running
+  in_db churn sql "VACUUM ANALYZE jobqueue.jobs" >/dev/null
+  in_db churn size_of churn_before
+  # Each client drains a queue of its own, so its last transaction finds
+  # nothing left to claim and no job stays leased.
+  write_pgbench_combined_script "$tmp/churn.sql"
+  sed -i "s/:queues/ARRAY['churn-' || :client_id]/g" "$tmp/churn.sql"
+  statement prune_finished | sed "s/[$]1/0/g; s/[$]2/$PRUNE_BATCH/g; s/[$]3/NULL/g; \$ s/\$/;/" >"$tmp/churn-prune.sql"
+  while ((done_jobs < CHURN)); do
+    n=$((CHURN - done_jobs)); ((n <= CHURN_ROUND)) || n=$CHURN_ROUND
+    per=$((n / 2))
+    in_db churn sql "INSERT INTO jobqueue.jobs (queue, kind, payload)
+                     SELECT 'churn-' || c, 'noop', jsonb_build_object('n', g)
+                     FROM generate_series(0, 1) AS c, generate_series(1, $per) AS g" >/dev/null
+    tx=$((per / 100 + 2))
+    out=$(in_db churn pgb -M prepared -c 2 -j 2 -t "$tx" -f "$tmp/churn.sql" \
+      -D batch=100 -D worker=churn -D lease=300 -D "ids={}" -D "toks={}")
+    drain_s=$(awk -v a="$drain_s" -v x="$(pgb_xacts "$out")" -v t="$(pgb_tps "$out")" 'BEGIN { print a + x / t }')
+    left=$(in_db churn sql "SELECT count(*) FROM jobqueue.jobs WHERE queue LIKE 'churn-%' AND state <> 'succeeded'")
+    ((left == 0)) || fail "churn: $left jobs not completed after a round"
+    drained=$((drained + 2 * per))
+    out=$(in_db churn pgb -M prepared -c 1 -j 1 -t $((2 * per / PRUNE_BATCH + 2)) -f "$tmp/churn-prune.sql")
+    prune_s=$(awk -v a="$prune_s" -v x="$(pgb_xacts "$out")" -v t="$(pgb_tps "$out")" 'BEGIN { print a + x / t }')
+    left=$(in_db churn sql "SELECT count(*) FROM jobqueue.jobs WHERE queue LIKE 'churn-%'")
+    ((left == 0)) || fail "churn: $left jobs not pruned after a round"
+    pruned=$((pruned + 2 * per))
+    done_jobs=$((done_jobs + n))
+    ((++round % 50)) || log "churn: $drained jobs enqueued, completed and pruned"
+  done
+  record churn_drain_rate "$(awk -v n="$drained" -v s="$drain_s" 'BEGIN { print n / s }')"
+  record churn_prune_rate "$(awk -v n="$pruned" -v s="$prune_s" 'BEGIN { print n / s }')"
+  in_db churn size_of churn_after
+  [[ $(in_db churn sql "SELECT count(*) FROM jobqueue.jobs WHERE state IN ('succeeded', 'dead', 'cancelled')") == 0 &&
+     $(in_db churn sql "SELECT coalesce(sum(jobs), 0) FROM jobqueue.finished_counts") == 0 ]] ||
+    fail "churn: finished counts differ from the table"
+  CHURNED=$drained
+  log "churn: sizes before $(median_of churn_before.total), after $(median_of churn_after.total) bytes"
+}
+
 fmt_ms() {
   awk -v v="$1" 'BEGIN { if (v == "n/a") print v; else if (v < 10) printf "%.2f\n", v; else if (v < 1000) printf "%.1f\n", v; else printf "%.0f\n", v }'
 }
+fmt_bytes() { awk -v b="$1" 'BEGIN { if (b >= 1048576) printf "%.1f MB\n", b / 1048576; else printf "%.0f kB\n", b / 1024 }'; }
 fmt_int() { awk -v v="$1" 'BEGIN { if (v == "n/a") print v; else printf "%.0f\n", v }'; }
 
 repro() {
@@ -537,6 +638,19 @@ table() {
   echo "| jobqueue.jobs \`pg_total_relation_size\` | | $SIZE_TOTAL ($SIZE_TOTAL_B bytes) | |"
   echo "| jobqueue.jobs \`pg_relation_size\` (heap) | | $SIZE_HEAP ($SIZE_HEAP_B bytes) | |"
   echo "| jobqueue.jobs \`pg_indexes_size\` | | $SIZE_IDX ($SIZE_IDX_B bytes) | |"
+  echo "| \`jobqueue migrate\` from schema 3 on this table, s | | $(awk -v v="$(median_of migrate_s)" 'BEGIN { printf "%.1f", v }') | |"
+  echo "| longest single enqueue while it ran (one client, a psql per job: $(median_of upgrade_enqueues) jobs), ms | | $(median_of upgrade_enqueue_max) | writes not held off |"
+  echo
+  echo "Churn: $CHURNED jobs enqueued, completed (\`complete_and_claim_jobs\`, 2 clients, batches of 100) and pruned (\`prune_finished\`, retention 0), in rounds of $CHURN_ROUND, on the backlog alone; autovacuum as by default."
+  echo
+  echo "| jobqueue.jobs | backlog only, before | after the churn | ratio |"
+  echo "|---|---:|---:|---:|"
+  local what
+  for what in "total:\`pg_total_relation_size\`" "heap:heap" "idx:indexes"; do
+    echo "| ${what#*:} | $(fmt_bytes "$(median_of "churn_before.${what%%:*}")") | $(fmt_bytes "$(median_of "churn_after.${what%%:*}")") | $(awk -v a="$(median_of "churn_after.${what%%:*}")" -v b="$(median_of "churn_before.${what%%:*}")" 'BEGIN { printf "%.1fx", a / b }') |"
+  done
+  echo "| drain rate during the churn, jobs/s | | $(fmt_int "$(median_of churn_drain_rate)") | |"
+  echo "| prune rate during the churn, rows/s | | $(fmt_int "$(median_of churn_prune_rate)") | |"
   echo
   echo "History: $HISTORY finished jobs over 6 days + backlog $BACKLOG queued + $LIVE_RUNNING running." \
     "Medians of $RUNS run$( ((RUNS == 1)) || echo s): enqueue $ENQ_TX transactions per client, claim $CLAIM_TX transactions (pgbench -M prepared)," \
@@ -559,10 +673,10 @@ inside() {
   LOAD_BEFORE=$(cut -d' ' -f1 /proc/loadavg)
   # The history goes into pg_virtualenv's database, the backlog-only table
   # into a second database of the same cluster.
-  DB[hist]=${PGDATABASE:-postgres}; DB[base]=scale_base
+  DB[hist]=${PGDATABASE:-postgres}; DB[base]=scale_base; DB[churn]=scale_churn
   sql "CREATE DATABASE scale_base" >/dev/null
+  sql "CREATE DATABASE scale_churn" >/dev/null
   in_db base "$BUILD_DIR/jobqueue" migrate >&2
-  in_db hist "$BUILD_DIR/jobqueue" migrate >&2
   write_pgbench_script "$tmp/claim_complete.sql"
   echo "SELECT jobqueue.enqueue('noop', '{}'::jsonb, queue => 'bench-enqueue');" >"$tmp/enqueue.sql"
   { echo "== claim script"; cat "$tmp/claim_complete.sql"; } >>"$LOG"
@@ -591,6 +705,9 @@ inside() {
 
   in_db hist prune
 
+  log "churn (database ${DB[churn]}): $CHURN jobs through enqueue, claim, complete and prune"
+  churn
+
   in_db hist table | tee -a "$LOG"
 }
 
@@ -604,9 +721,9 @@ fi
 
 bench_options scale.sh "$KNOBS" "$@"
 if [[ -n $QUICK_FLAG ]]; then
-  HISTORY=${HISTORY:-1000000}; PRUNE=${PRUNE:-100000}; RUNS=${RUNS:-3}
+  HISTORY=${HISTORY:-1000000}; PRUNE=${PRUNE:-100000}; CHURN=${CHURN:-500000}; RUNS=${RUNS:-3}
 else
-  HISTORY=${HISTORY:-10000000}; PRUNE=${PRUNE:-1000000}; RUNS=${RUNS:-5}
+  HISTORY=${HISTORY:-10000000}; PRUNE=${PRUNE:-1000000}; CHURN=${CHURN:-5000000}; RUNS=${RUNS:-5}
 fi
 BACKLOG=${BACKLOG:-10000}
 for var in $KNOBS; do
@@ -636,7 +753,7 @@ fi
 [[ -x $BUILD_DIR/jobqueue ]] || fail "no $BUILD_DIR/jobqueue"
 JQ_REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 [[ ${NO_BUILD:-0} != 1 ]] || JQ_REV="binaries in $BUILD_DIR as they were (tree at $JQ_REV)"
-export HISTORY BACKLOG PRUNE RUNS BUILD_DIR QUICK_FLAG OVERRIDES JQ_REV LOG
+export HISTORY BACKLOG PRUNE CHURN RUNS BUILD_DIR QUICK_FLAG OVERRIDES JQ_REV LOG
 
 # One cluster for the whole run, in a temporary directory even as root (-t);
 # fsync on because users run durable. pg_virtualenv removes it when the

@@ -8,18 +8,17 @@
 --   * finished jobs are counted exactly in jobqueue.finished_counts, kept by
 --     triggers on jobqueue.jobs in the same transaction as each change;
 --   * finished jobs are indexed by (state, queue, kind, id), so a filtered
---     page of GET /v1/jobs walks one short index range per matching group.
+--     page of GET /v1/jobs walks one short index range per matching group
+--     (0005, built without blocking writes).
 -- Why one table and not a live table beside a history table: measured in
--- bench/row_cost.sh (bench/README.md, "Row cost"), moving a job between
--- tables writes more WAL per job than updating it in place.
+-- bench/row_cost.sh (bench/README.md, "Row cost"): with the same indexes,
+-- moving a job to a history table writes as much WAL as updating it in
+-- place, and one table needs no copy of the kept rows to upgrade.
 --
--- Locks: the migration takes SHARE ROW EXCLUSIVE on jobqueue.jobs at once
--- (reads go on; enqueues, claims and completions wait) and holds it while
--- it counts the finished jobs and builds one partial index: both one pass
--- over the table (README, "Upgrading to schema 4", gives the time measured
--- per million kept jobs).
-
-LOCK TABLE jobqueue.jobs IN SHARE ROW EXCLUSIVE MODE;
+-- Locks: this file changes only the catalog (a table, functions, triggers,
+-- a storage parameter), in one short transaction; its CREATE TRIGGER holds
+-- SHARE ROW EXCLUSIVE on jobqueue.jobs until it commits, milliseconds. The
+-- passes over the kept rows are in 0005, which blocks no writes.
 
 -- Updates of a queued or running job (claim, heartbeat, completion) can then
 -- usually write the new row version on the same page, which logs less WAL
@@ -109,10 +108,15 @@ CREATE TRIGGER jobs_count_finished_truncate AFTER TRUNCATE ON jobqueue.jobs
   FOR EACH STATEMENT EXECUTE FUNCTION jobqueue.count_finished_truncate();
 
 -- Folds the deltas into one row per group; returns the rows left. Exact
--- under concurrency: it sums only the rows its own DELETE removed, and a
--- reader sees either all of them or the sums that replace them.
+-- under concurrent appends: it sums only the rows its own DELETE removed,
+-- and a reader sees either all of them or the sums that replace them. The
+-- lock keeps it apart from recount_finished().
 CREATE FUNCTION jobqueue.compact_finished_counts() RETURNS bigint
-LANGUAGE sql AS $$
+LANGUAGE plpgsql AS $$
+DECLARE
+  left_rows bigint;
+BEGIN
+  PERFORM pg_advisory_xact_lock(hashtext('jobqueue.finished_counts'));
   WITH gone AS (
     DELETE FROM jobqueue.finished_counts RETURNING queue, kind, state, jobs
   ),
@@ -123,55 +127,35 @@ LANGUAGE sql AS $$
     HAVING sum(jobs) <> 0
     RETURNING 1
   )
-  SELECT count(*) FROM folded
-$$;
-
--- Counts again from the table, for when the triggers were bypassed (rows
--- written with session_replication_role = replica, or by a restore that
--- skipped them). Holds writes off while it scans: one pass over the table.
-CREATE FUNCTION jobqueue.recount_finished() RETURNS bigint
-LANGUAGE plpgsql AS $$
-BEGIN
-  LOCK TABLE jobqueue.jobs IN SHARE ROW EXCLUSIVE MODE;
-  DELETE FROM jobqueue.finished_counts;
-  INSERT INTO jobqueue.finished_counts (queue, kind, state, jobs)
-  SELECT queue, kind, state, count(*) FROM jobqueue.jobs
-  WHERE state IN ('succeeded', 'dead', 'cancelled')
-  GROUP BY queue, kind, state;
-  RETURN (SELECT coalesce(sum(jobs), 0) FROM jobqueue.finished_counts);
+  SELECT count(*) INTO left_rows FROM folded;
+  RETURN left_rows;
 END
 $$;
 
-SELECT jobqueue.recount_finished();
-
--- Finished jobs by group ------------------------------------------------------
-
--- One entry per finished job, written once when it finishes. Serves the
--- dead_jobs view (a range of state = 'dead') and every filtered page of
--- GET /v1/jobs (one range per matching (state, queue, kind) group).
-CREATE INDEX jobs_finished_group_idx ON jobqueue.jobs (state, queue, kind, id)
-  WHERE state IN ('succeeded', 'dead', 'cancelled');
-
--- Operators' views -----------------------------------------------------------
-
--- Same columns as before. Queued and running rows are counted through their
--- partial indexes (cost: the backlog); finished ones from the counts.
-CREATE OR REPLACE VIEW jobqueue.queue_depth AS
-SELECT queue,
-       'queued'::jobqueue.job_state AS state,
-       count(*) AS jobs,
-       count(*) FILTER (WHERE run_at <= now()) AS due,
-       now() - min(run_at) FILTER (WHERE run_at <= now()) AS oldest_queued_age
-FROM jobqueue.jobs
-WHERE state = 'queued'
-GROUP BY queue
-UNION ALL
-SELECT queue, 'running', count(*), 0, NULL
-FROM jobqueue.jobs
-WHERE state = 'running'
-GROUP BY queue
-UNION ALL
-SELECT queue, state, sum(jobs)::bigint, 0, NULL
-FROM jobqueue.finished_counts
-GROUP BY queue, state
-HAVING sum(jobs) <> 0;
+-- Counts again from the table: on upgrade (0005), and whenever the triggers
+-- were bypassed (rows written with session_replication_role = replica, a
+-- restore that skipped them). Returns the finished jobs counted. Takes no
+-- lock on jobqueue.jobs; writers go on while it scans. It is exact because
+-- it is one statement with one snapshot: the deltas of every change that
+-- snapshot sees are deleted and replaced by the count, and the deltas of
+-- changes it does not see (committed later) are left to add on top.
+CREATE FUNCTION jobqueue.recount_finished() RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+  total bigint;
+BEGIN
+  PERFORM pg_advisory_xact_lock(hashtext('jobqueue.finished_counts'));
+  WITH gone AS (
+    DELETE FROM jobqueue.finished_counts
+  ),
+  counted AS (
+    INSERT INTO jobqueue.finished_counts (queue, kind, state, jobs)
+    SELECT queue, kind, state, count(*) FROM jobqueue.jobs
+    WHERE state IN ('succeeded', 'dead', 'cancelled')
+    GROUP BY queue, kind, state
+    RETURNING jobs
+  )
+  SELECT coalesce(sum(jobs), 0) INTO total FROM counted;
+  RETURN total;
+END
+$$;

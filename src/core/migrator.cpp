@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <cctype>
 #include <map>
+#include <sstream>
 #include <stdexcept>
+#include <thread>
 
 #include <spdlog/spdlog.h>
 
@@ -20,6 +22,43 @@ int Migrator::VersionOf(const std::string& file_name) {
     throw std::logic_error("migration file '" + file_name + "' is not named NNNN_description.sql");
   }
   return std::stoi(file_name.substr(0, digits));
+}
+
+bool Migrator::IsNoTransaction(const SqlFile& file) {
+  const std::string marker = "-- jobqueue:no-transaction";
+  return file.text.compare(0, marker.size(), marker) == 0 &&
+         (file.text.size() == marker.size() || file.text[marker.size()] == '\n' ||
+          file.text[marker.size()] == '\r');
+}
+
+std::vector<std::string> Migrator::SplitStatements(const SqlFile& file) {
+  if (file.text.find('$') != std::string::npos) {
+    throw std::logic_error("no-transaction migration " + file.name +
+                           " contains '$': $-quoted bodies and parameters are not split safely; "
+                           "put them in a transactional file");
+  }
+  std::vector<std::string> statements;
+  std::string current;
+  bool has_code = false;
+  std::istringstream in(file.text);
+  std::string line;
+  while (std::getline(in, line)) {
+    current += line + "\n";
+    const auto first = line.find_first_not_of(" \t\r");
+    if (first == std::string::npos || line.compare(first, 2, "--") == 0) continue;
+    has_code = true;
+    const auto last = line.find_last_not_of(" \t\r");
+    if (line[last] == ';') {
+      statements.push_back(current);
+      current.clear();
+      has_code = false;
+    }
+  }
+  if (has_code) {
+    throw std::logic_error("no-transaction migration " + file.name +
+                           ": text after the last line ending in ';'");
+  }
+  return statements;
 }
 
 Migrator::Migrator(std::vector<SqlFile> files) {
@@ -44,9 +83,36 @@ int Migrator::CurrentVersion(pg::Connection& conn) {
   return rows.empty() ? 0 : rows[rows.size() - 1]["version"].as<int>();
 }
 
+void Migrator::ApplyWithoutTransaction(pg::Connection& conn, const SqlFile& file) {
+  const auto statements = SplitStatements(file);
+  // An interrupted CREATE INDEX CONCURRENTLY leaves an INVALID index that
+  // IF NOT EXISTS would then take as done: drop the ones this file builds.
+  for (const auto& row : conn.Exec("migrations_invalid_indexes")) {
+    const std::string name = row["name"].c_str();
+    if (file.text.find(name) == std::string::npos) continue;
+    spdlog::warn("migrate: dropping invalid index {} left by an interrupted build; {} builds it again",
+                 name, file.name);
+    conn.Guard([&] {
+      pqxx::nontransaction tx(conn.Raw());
+      return tx.exec("DROP INDEX " + std::string(row["qualified"].c_str()));
+    });
+  }
+  for (const auto& statement : statements) {
+    conn.Guard([&] {
+      pqxx::nontransaction tx(conn.Raw());
+      return tx.exec(statement);
+    });
+  }
+}
+
 MigrationReport Migrator::Migrate(pg::Connection& conn) {
   // The lock belongs to this session: a crash of this process releases it.
-  conn.Exec("migrations_lock");
+  bool waiting_logged = false;
+  while (!conn.Exec("migrations_try_lock")[0][0].as<bool>()) {
+    if (!waiting_logged) spdlog::info("migrate: waiting for another migrator to finish");
+    waiting_logged = true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
   struct Unlock {
     pg::Connection& conn;
     ~Unlock() {
@@ -92,10 +158,15 @@ MigrationReport Migrator::Migrate(pg::Connection& conn) {
     if (recorded.count(migration.version)) continue;
     const auto checksum =
         conn.Exec("migrations_checksum", migration.file.text)[0][0].as<std::string>();
-    conn.InTransaction([&](pqxx::work& tx) {
-      tx.exec(migration.file.text);
-      return tx.exec_prepared("migrations_record", migration.version, migration.file.name, checksum);
-    });
+    if (IsNoTransaction(migration.file)) {
+      ApplyWithoutTransaction(conn, migration.file);
+      conn.Exec("migrations_record", migration.version, migration.file.name, checksum);
+    } else {
+      conn.InTransaction([&](pqxx::work& tx) {
+        tx.exec(migration.file.text);
+        return tx.exec_prepared("migrations_record", migration.version, migration.file.name, checksum);
+      });
+    }
     spdlog::info("migrate: applied {}", migration.file.name);
     report.applied.push_back(migration.file.name);
   }

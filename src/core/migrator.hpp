@@ -3,6 +3,14 @@
 // under a session advisory lock (safe from several pods at once), recording
 // each in jobqueue.schema_migrations with a checksum. Refuses to touch a
 // database whose recorded files changed or that is newer than this binary.
+//
+// A file whose first line is `-- jobqueue:no-transaction` runs outside a
+// transaction, one statement at a time, split at each line that ends in
+// ';' (no $-quoted bodies allowed): for CREATE INDEX CONCURRENTLY, which
+// builds an index without blocking writes. Its statements must be safe to
+// run again (IF NOT EXISTS), since an interrupted file starts over; an
+// INVALID index it names, left by an interrupted concurrent build, is
+// dropped first.
 #include <string>
 #include <vector>
 
@@ -37,7 +45,17 @@ class Migrator {
   // Leading digits of a migration file name; throws std::logic_error.
   static int VersionOf(const std::string& file_name);
 
+  // True when the file's first line is `-- jobqueue:no-transaction`.
+  static bool IsNoTransaction(const SqlFile& file);
+
+  // The statements of a no-transaction file, comments kept, split at each
+  // line that ends in ';' outside a comment. Throws std::logic_error on a
+  // $-quoted body (its lines may end in ';') or on text after the last ';'.
+  static std::vector<std::string> SplitStatements(const SqlFile& file);
+
  private:
+  static void ApplyWithoutTransaction(pg::Connection& conn, const SqlFile& file);
+
   struct Migration {
     int version;
     SqlFile file;

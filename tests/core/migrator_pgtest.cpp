@@ -251,3 +251,47 @@ TEST_CASE("CurrentVersion is 0 before migrating and the latest version after", "
   CHECK(migrator.CurrentVersion(conn) == migrator.LatestVersion());
   CHECK(migrator.LatestVersion() == Migrator::VersionOf(EmbeddedMigrations().back().name));
 }
+
+TEST_CASE("A no-transaction file is split at lines ending in ';' and refuses $-quoting",
+          "[migrator]") {
+  const SqlFile file{"0100_x.sql",
+                     "-- jobqueue:no-transaction\n-- a comment;\nSELECT 1;\n\nCREATE VIEW v AS\n"
+                     "SELECT 2 -- not the end\n  ;  \n-- trailing comment;\n"};
+  CHECK(Migrator::IsNoTransaction(file));
+  const auto statements = Migrator::SplitStatements(file);
+  REQUIRE(statements.size() == 2);
+  CHECK(statements[0].find("SELECT 1;") != std::string::npos);
+  CHECK(statements[1].find("CREATE VIEW v AS\nSELECT 2 -- not the end\n  ;") != std::string::npos);
+
+  CHECK_FALSE(Migrator::IsNoTransaction(SqlFile{"0100_x.sql", "-- jobqueue:no-transactions\nSELECT 1;"}));
+  CHECK_FALSE(Migrator::IsNoTransaction(SqlFile{"0100_x.sql", "SELECT 1;\n-- jobqueue:no-transaction\n"}));
+  CHECK_THROWS_AS(Migrator::SplitStatements(SqlFile{"0100_x.sql", "DO $$ BEGIN END $$;"}), std::logic_error);
+  CHECK_THROWS_AS(Migrator::SplitStatements(SqlFile{"0100_x.sql", "SELECT 1;\nSELECT 2"}), std::logic_error);
+}
+
+TEST_CASE("A no-transaction file builds an index concurrently and starts over after an interruption",
+          "[pg][migrator]") {
+  TestDatabase db(false);
+  Connection conn(db.dsn());
+  Migrator().Migrate(conn);
+  db.Sql("INSERT INTO jobqueue.jobs (kind) VALUES ('a'), ('a'), ('b')");
+  // A unique index over duplicate kinds fails half-way, as an interrupted
+  // build would, and leaves an INVALID index behind.
+  auto files = EmbeddedMigrations();
+  files.push_back(SqlFile{"9000_concurrent.sql",
+                          "-- jobqueue:no-transaction\n"
+                          "CREATE TABLE IF NOT EXISTS jobqueue.side (x int);\n"
+                          "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS jobs_kind_once_idx\n"
+                          "  ON jobqueue.jobs (kind);\n"});
+  CHECK_THROWS(Migrator(files).Migrate(conn));
+  CHECK(db.Scalar<long>("SELECT count(*) FROM jobqueue.schema_migrations WHERE version = 9000") == 0);
+  CHECK_FALSE(db.Scalar<bool>("SELECT indisvalid FROM pg_index WHERE indexrelid = 'jobqueue.jobs_kind_once_idx'::regclass"));
+  CHECK(RelationExists(db, "jobqueue.side"));  // no transaction: what ran stays
+
+  // Once the cause is gone, the next run drops the invalid index and builds it.
+  db.Sql("DELETE FROM jobqueue.jobs WHERE kind = 'a' AND id = (SELECT min(id) FROM jobqueue.jobs)");
+  const auto report = Migrator(files).Migrate(conn);
+  CHECK(report.applied == std::vector<std::string>{"9000_concurrent.sql"});
+  CHECK(db.Scalar<bool>("SELECT indisvalid FROM pg_index WHERE indexrelid = 'jobqueue.jobs_kind_once_idx'::regclass"));
+  CHECK(db.Scalar<long>("SELECT count(*) FROM jobqueue.schema_migrations WHERE version = 9000") == 1);
+}

@@ -22,7 +22,7 @@ TEST_CASE("Statements holds every statement the code executes by name", "[sql]")
   for (const std::string name :
        {"enqueue_job", "enqueue_jobs", "find_by_idempotency_key", "claim_jobs", "heartbeat_jobs",
         "complete_jobs", "fail_job", "cancel_job", "retry_job", "get_job", "reclaim_expired",
-        "prune_finished", "queue_depth", "migrations_lock", "migrations_unlock",
+        "prune_finished", "queue_depth", "migrations_try_lock", "migrations_unlock",
         "migrations_create_schema", "migrations_create_table", "migrations_table_exists",
         "migrations_applied", "migrations_checksum", "migrations_record", "describe_schema",
         "now_plus_seconds"}) {

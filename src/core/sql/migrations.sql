@@ -1,10 +1,13 @@
 -- Statements of the migrator (core/migrator.cpp). The migration files
 -- themselves live in migrations/ at the top of the repository.
 
--- name: migrations_lock
+-- name: migrations_try_lock
 -- A session-level advisory lock: one migrator at a time across all pods;
--- released by migrations_unlock or when the session ends.
-SELECT pg_advisory_lock(hashtext('jobqueue.migrate'));
+-- released by migrations_unlock or when the session ends. Polled rather
+-- than waited for: a session blocked in pg_advisory_lock() holds a
+-- snapshot, and CREATE INDEX CONCURRENTLY in the migrator that holds the
+-- lock would wait for that snapshot, and so for itself.
+SELECT pg_try_advisory_lock(hashtext('jobqueue.migrate'));
 
 -- name: migrations_unlock
 SELECT pg_advisory_unlock(hashtext('jobqueue.migrate'));
@@ -33,3 +36,12 @@ SELECT encode(sha256(convert_to($1, 'UTF8')), 'hex');
 -- name: migrations_record
 -- $1 version, $2 file name, $3 checksum
 INSERT INTO jobqueue.schema_migrations (version, name, checksum) VALUES ($1, $2, $3);
+
+-- name: migrations_invalid_indexes
+-- Indexes of schema jobqueue marked INVALID: what an interrupted CREATE
+-- INDEX CONCURRENTLY leaves behind. Quoted, ready for DROP INDEX.
+SELECT format('%I.%I', n.nspname, c.relname) AS qualified, c.relname AS name
+FROM pg_index AS i
+JOIN pg_class AS c ON c.oid = i.indexrelid
+JOIN pg_namespace AS n ON n.oid = c.relnamespace
+WHERE n.nspname = 'jobqueue' AND NOT i.indisvalid;
