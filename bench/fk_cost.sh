@@ -110,7 +110,7 @@ pgbench_measure() {  # pgbench_measure VARIANT SCRIPTNAME
 explain_complete() {  # explain_complete VARIANT
   local v=$1 q
   fresh "$v"; fill 10000; settle
-  q=$(statement complete_jobs | sed "s/\\\$1/:'ids'/g; s/\\\$2/:'toks'/g; s/\\\$3/NULL/g")
+  q=$(statement complete_jobs | sed "s/\\\$1/:'ids'/g; s/\\\$2/:'toks'/g; s/\\\$3/NULL/g; s/\\\$4/true/g")
   psql -X -v ON_ERROR_STOP=1 -q <<EOF >"$tmp/explain_complete.$v"
 WITH c AS (
   UPDATE jobqueue.jobs SET state = 'running', attempts = attempts + 1, lease_owner = 'x',

@@ -38,9 +38,12 @@ write_pgbench_script() {
         print "FROM claim_rows"
         print "\\gset"
       }' | sed 's/\$1/:queues/g; s/\$2/:batch/g; s/\$3/:worker/g; s/\$4/:lease/g; s/\$5/NULL/g'
-    printf '%s;\n' "$complete" | sed 's/\$1/:ids/g; s/\$2/:toks/g; s/\$3/NULL/g'
+    printf '%s;\n' "$complete" | sed "s/\\\$1/:ids/g; s/\\\$2/:toks/g; s/\\\$3/NULL/g; s/\\\$4/${KEEP_SUCCEEDED:-true}/g"
   } >"$1"
 }
+
+# KEEP_SUCCEEDED=false makes both scripts delete completed jobs (the
+# statements' keep parameter, JOB_RETENTION_HOURS=0) instead of keeping them.
 
 # One pgbench transaction = complete_and_claim_jobs: hand in the jobs the
 # previous transaction of this client claimed (:ids, :toks; start with -D
@@ -63,7 +66,7 @@ write_pgbench_combined_script() {
       print "       coalesce(array_agg(lease_token) FILTER (WHERE NOT completed), (ARRAY[])::uuid[])::text AS toks"
       print "FROM result_rows"
       print "\\gset"
-    }' | sed 's/\$1/:ids/g; s/\$2/:toks/g; s/\$3/NULL/g; s/\$4/:batch/g; s/\$5/:queues/g; s/\$6/:worker/g; s/\$7/:lease/g' >"$1"
+    }' | sed 's/\$1/:ids/g; s/\$2/:toks/g; s/\$3/NULL/g; s/\$4/:batch/g; s/\$5/:queues/g; s/\$6/:worker/g; s/\$7/:lease/g' | sed "s/\\\$8/${KEEP_SUCCEEDED:-true}/g" >"$1"
 }
 
 # pgbench_ceiling SCRIPT QUEUE K B T: K clients run T transactions of SCRIPT

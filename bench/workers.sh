@@ -19,9 +19,11 @@
 # postmaster's cutime + cstime; the drain poller's queries are included, for
 # every system alike) and the worker processes' CPU time, each divided by N.
 # jobqueue-c24 is jobqueue-worker at WORKER_CONCURRENCY=24 (graphile-worker's
-# concurrentJobs), batch JQ_BATCH.
+# concurrentJobs), batch JQ_BATCH. jobqueue-nohist is jobqueue-worker with
+# JOB_RETENTION_HOURS=0: a job that succeeds is deleted, as graphile-worker
+# does, instead of kept for the reaper to prune.
 #
-# Environment: SYSTEMS (jobqueue jobqueue-c24 graphile-worker pg-boss pgbench), WORKLOADS
+# Environment: SYSTEMS (jobqueue jobqueue-c24 jobqueue-nohist graphile-worker pg-boss pgbench), WORKLOADS
 # (w1 w2), NS (jobs per W1 run), PROCS (worker processes in W1), RUNS (runs;
 # the median is shown), W2_JOBS, W2_GAP_MS, W2_WARMUP, POLL_MS (drain poll
 # period), JQ_CONCURRENCY and JQ_BATCH (jobqueue-worker in W1), BUILD_DIR.
@@ -55,6 +57,9 @@ has() { [[ " $1 " == *" $2 "* ]]; }
 # The schema and driver a system uses: jobqueue-c24 is jobqueue-worker with
 # other settings.
 base() { [[ $1 == jobqueue-* ]] && echo jobqueue || echo "$1"; }
+# The system name bench.mjs is given: jobqueue-nohist has its own fill and
+# checks there (its succeeded jobs are gone when the drain ends).
+driver() { [[ $1 == jobqueue-c24 ]] && echo jobqueue || echo "$1"; }
 
 # CPU ticks (utime + stime) the PostgreSQL server has used so far: the
 # postmaster, its live children, and (cutime + cstime of the postmaster)
@@ -93,10 +98,11 @@ settle() {  # untimed, before every timed W1 run
 start_worker() {
   local system=$1 mode=$2 idx=$3 port=0  # jobqueue-worker: 0 = any free port, so never a clash
   if [[ $(base "$system") == jobqueue ]]; then
-    local concurrency=$JQ_CONCURRENCY
+    local concurrency=$JQ_CONCURRENCY retention=168
     [[ $system != jobqueue-c24 ]] || concurrency=24
+    [[ $system != jobqueue-nohist ]] || retention=0
     if [[ $mode == w1 ]]; then
-      WORKER_CONCURRENCY=$concurrency WORKER_BATCH_SIZE=$JQ_BATCH \
+      WORKER_CONCURRENCY=$concurrency WORKER_BATCH_SIZE=$JQ_BATCH JOB_RETENTION_HOURS=$retention \
         WORKER_METRICS_PORT=$port HOSTNAME=bench-$mode-$idx LOG_LEVEL=warn \
         "$BUILD_DIR/jobqueue-worker" >>"$LOG" 2>&1 &
     else  # W2: the worker's defaults
@@ -139,11 +145,11 @@ record() {  # record SYSTEM KEY VALUE (not during the warm-up)
 w1_run() {  # w1_run SYSTEM N P RUN
   local system=$1 n=$2 p=$3 run=$4 drain_pid i out jps wal0 ticks0 wal ticks
   fresh "$system"
-  bench_js fill "$(base "$system")" "$n" >>"$LOG" 2>&1
+  bench_js fill "$(driver "$system")" "$n" >>"$LOG" 2>&1
   settle
   rm -f "$tmp"/w1-*.json "$tmp/drain.ready"
   # The poller is polling before any worker starts.
-  bench_js drain "$(base "$system")" "$n" "$POLL_MS" "$tmp/drain.ready" >"$tmp/drain.json" 2>>"$LOG" &
+  bench_js drain "$(driver "$system")" "$n" "$POLL_MS" "$tmp/drain.ready" >"$tmp/drain.json" 2>>"$LOG" &
   drain_pid=$!
   for ((i = 0; i < 600; i++)); do
     [[ -e $tmp/drain.ready ]] && break
@@ -167,7 +173,7 @@ w1_run() {  # w1_run SYSTEM N P RUN
   stop_workers
   local files=()
   [[ $(base "$system") == jobqueue ]] || for ((i = 0; i < p; i++)); do files+=("$tmp/w1-$i.json"); done
-  out=$(bench_js w1 "$(base "$system")" "$n" "$tmp/drain.json" "${files[@]}")
+  out=$(bench_js w1 "$(driver "$system")" "$n" "$tmp/drain.json" "${files[@]}")
   jps=$(json_field jobs_per_s "$out")
   record "$system" "w1.$n.$p" "$jps"
   record "$system" "rss.w1.$n.$p" "$(max_mib "${HWM[@]}")"
@@ -253,6 +259,7 @@ plural() { (($1 == 1)) && echo "1 process" || echo "$1 processes"; }
 label() {
   case $1 in
     jobqueue | jobqueue-c24) echo "jobqueue-worker" ;;
+    jobqueue-nohist) echo "jobqueue-worker, no history" ;;
     graphile-worker) echo "graphile-worker $GRAPHILE_VERSION" ;;
     pg-boss) echo "pg-boss $PGBOSS_VERSION" ;;
   esac
@@ -285,12 +292,16 @@ goals() {
     ratio=$(awk -v a="$jq" -v b="$gw" 'BEGIN { printf "%.2f", a / b }')
     echo "- W1 N=$nmax, 1 process, concurrency 24 (graphile-worker's): >= 1x graphile-worker: ${ratio}x, $(awk -v r="$ratio" 'BEGIN { print (r >= 1) ? "met" : "not met" }')"
   fi
-  for key in wal srvcpu wcpu; do
-    jq=$(median_of jobqueue "$key.w1.$nmax.1"); gw=$(median_of graphile-worker "$key.w1.$nmax.1")
-    [[ $jq != n/a && $gw != n/a ]] || continue
-    ratio=$(awk -v a="$jq" -v b="$gw" 'BEGIN { printf "%.2f", a / b }')
-    case $key in wal) what="WAL bytes per job" ;; srvcpu) what="PostgreSQL CPU per job" ;; *) what="worker CPU per job" ;; esac
-    echo "- $what, W1 N=$nmax, 1 process, below graphile-worker's: ${ratio}x of it, $(awk -v r="$ratio" 'BEGIN { print (r < 1) ? "met" : "not met" }')"
+  local sys note
+  for sys in jobqueue jobqueue-nohist; do
+    note=""; [[ $sys == jobqueue ]] || note=" (no history: JOB_RETENTION_HOURS=0)"
+    for key in wal srvcpu wcpu; do
+      jq=$(median_of "$sys" "$key.w1.$nmax.1"); gw=$(median_of graphile-worker "$key.w1.$nmax.1")
+      [[ $jq != n/a && $gw != n/a ]] || continue
+      ratio=$(awk -v a="$jq" -v b="$gw" 'BEGIN { printf "%.2f", a / b }')
+      case $key in wal) what="WAL bytes per job" ;; srvcpu) what="PostgreSQL CPU per job" ;; *) what="worker CPU per job" ;; esac
+      echo "- $what$note, W1 N=$nmax, 1 process, below graphile-worker's: ${ratio}x of it, $(awk -v r="$ratio" 'BEGIN { print (r < 1) ? "met" : "not met" }')"
+    done
   done
   p99=$(median_of jobqueue w2.p99)
   if [[ $p99 == n/a ]]; then echo "- W2 p99 < 5 ms: not measured"
@@ -307,9 +318,11 @@ table() {
   local system n p nmax=${NS##* } w1set w2set
   echo "| system | setting | figure | median of $RUNS run$( ((RUNS == 1)) || echo s) | reproduce |"
   echo "|---|---|---|---:|---|"
-  for system in jobqueue jobqueue-c24 graphile-worker pg-boss; do
+  for system in jobqueue jobqueue-c24 jobqueue-nohist graphile-worker pg-boss; do
     has "$SYSTEMS" "$system" || continue
-    if [[ $system == jobqueue ]]; then
+    if [[ $system == jobqueue-nohist ]]; then
+      w1set=", concurrency $JQ_CONCURRENCY, batch $JQ_BATCH, JOB_RETENTION_HOURS=0"; w2set=", defaults"
+    elif [[ $system == jobqueue ]]; then
       w1set=", concurrency $JQ_CONCURRENCY, batch $JQ_BATCH"; w2set=", defaults"
     elif [[ $system == jobqueue-c24 ]]; then
       w1set=", concurrency 24, batch $JQ_BATCH"; w2set=", defaults"
@@ -336,7 +349,7 @@ table() {
         done
       done
     fi
-    if has "$WORKLOADS" w2 && [[ $system != jobqueue-c24 ]]; then
+    if has "$WORKLOADS" w2 && [[ $system != jobqueue-c24 && $system != jobqueue-nohist ]]; then
       for p in 50 95 99; do
         row "$(label "$system")" "W2 1 idle process$w2set, $W2_JOBS jobs $W2_GAP_MS ms apart" "pickup p$p ms" \
           "$system" "w2.p$p" 2 "$(repro "SYSTEMS=$system WORKLOADS=w2")"
@@ -348,7 +361,7 @@ table() {
           "$(repro "SYSTEMS=$system WORKLOADS=w1 NS=$nmax PROCS=$p")"
       done
     fi
-    if has "$WORKLOADS" w2 && [[ $system != jobqueue-c24 ]]; then
+    if has "$WORKLOADS" w2 && [[ $system != jobqueue-c24 && $system != jobqueue-nohist ]]; then
       row "$(label "$system")" "W2 1 idle process$w2set" "peak RSS MiB" "$system" rss.w2 1 "$(repro "SYSTEMS=$system WORKLOADS=w2")"
     fi
   done
@@ -464,7 +477,7 @@ inside() {
   write_pgbench_combined_script "$tmp/complete_and_claim.sql"
 
   local systems=() s r n p i k
-  for s in jobqueue jobqueue-c24 graphile-worker pg-boss; do
+  for s in jobqueue jobqueue-c24 jobqueue-nohist graphile-worker pg-boss; do
     has "$SYSTEMS" "$s" || continue
     if [[ $(base "$s") == jobqueue && ! -x $BUILD_DIR/jobqueue-worker ]]; then
       log "no $BUILD_DIR/jobqueue-worker: jobqueue rows are n/a"
@@ -496,7 +509,7 @@ inside() {
       done
     fi
     if has "$WORKLOADS" w2; then
-      for s in "${order[@]}"; do [[ $s == jobqueue-c24 ]] || w2_run "$s" "$r"; done
+      for s in "${order[@]}"; do [[ $s == jobqueue-c24 || $s == jobqueue-nohist ]] || w2_run "$s" "$r"; done
     fi
     log "run $r/$RUNS done after $((SECONDS - started)) s"
   done
@@ -524,7 +537,7 @@ fi
 # Outside: options, Debian packages, peers, build, cluster.
 
 bench_options workers.sh "$KNOBS" "$@"
-SYSTEMS=${SYSTEMS:-"jobqueue jobqueue-c24 graphile-worker pg-boss pgbench"}
+SYSTEMS=${SYSTEMS:-"jobqueue jobqueue-c24 jobqueue-nohist graphile-worker pg-boss pgbench"}
 WORKLOADS=${WORKLOADS:-"w1 w2"}
 PROCS=${PROCS:-"1 2"}
 W2_GAP_MS=${W2_GAP_MS:-20}

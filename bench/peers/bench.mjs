@@ -107,10 +107,12 @@ const driverBoss = () => newBoss({ supervise: false, schedule: false, migrate: f
 // partial indexes on unfinished jobs (~0.4 ms once the index is all dead
 // entries). jobqueue's `state IN ('queued','running')` is split into two
 // EXISTS for the same reason: each matches one partial index's predicate.
+const JOBQUEUE_UNFINISHED =
+  "SELECT EXISTS (SELECT 1 FROM jobqueue.jobs WHERE state = 'queued') " +
+  "OR EXISTS (SELECT 1 FROM jobqueue.jobs WHERE state = 'running') AS left";
 const UNFINISHED = {
-  jobqueue:
-    "SELECT EXISTS (SELECT 1 FROM jobqueue.jobs WHERE state = 'queued') " +
-    "OR EXISTS (SELECT 1 FROM jobqueue.jobs WHERE state = 'running') AS left",
+  jobqueue: JOBQUEUE_UNFINISHED,
+  "jobqueue-nohist": JOBQUEUE_UNFINISHED,
   // graphile-worker deletes a job when it completes; a failed one stays.
   "graphile-worker": "SELECT EXISTS (SELECT 1 FROM graphile_worker._private_jobs) AS left",
   "pg-boss":
@@ -159,8 +161,16 @@ async function reset(system) {
 }
 
 async function fill(system, n) {
-  if (system === "jobqueue") {
+  if (system === "jobqueue" || system === "jobqueue-nohist") {
     const c = await client();
+    // jobqueue-nohist (JOB_RETENTION_HOURS=0) deletes each job that
+    // succeeds. One job of a kind no worker handles, claimed first and dead
+    // after its one attempt, keeps the time the first claim started.
+    if (system === "jobqueue-nohist") {
+      await c.query(
+        "INSERT INTO jobqueue.jobs (queue, kind, priority, max_attempts) VALUES ('default', 'bench.first', -1, 1)",
+      );
+    }
     await c.query(
       "INSERT INTO jobqueue.jobs (queue, kind, payload) " +
         "SELECT 'default', 'noop', '{}'::jsonb FROM generate_series(1, $1::int)",
@@ -201,6 +211,14 @@ async function verify(c, system, n) {
     const r = rows[0];
     if (r.ok !== n || r.total !== n || r.attempts !== n)
       die(`jobqueue: ${r.ok} succeeded, ${r.total} rows, ${r.attempts} attempts; expected ${n} each`);
+  } else if (system === "jobqueue-nohist") {
+    // Every job that succeeded is gone; only the first-claim marker is left, dead.
+    const { rows } = await c.query(
+      "SELECT count(*)::int AS total, count(*) FILTER (WHERE kind = 'bench.first' AND state = 'dead')::int AS marker " +
+        "FROM jobqueue.jobs",
+    );
+    if (rows[0].total !== 1 || rows[0].marker !== 1)
+      die(`jobqueue-nohist: ${rows[0].total} rows left (marker dead: ${rows[0].marker}); expected the marker alone`);
   } else if (system === "graphile-worker") {
     // Completed jobs are deleted; the handler count (w1) checks there were n of them.
     const { rows } = await c.query("SELECT count(*)::int AS left FROM graphile_worker._private_jobs");
@@ -339,6 +357,14 @@ async function w1(system, n, drainOut, workerOuts) {
     );
     await c.end();
     per = rows.map((r) => ({ first: r.s, handled: r.n }));
+  } else if (system === "jobqueue-nohist") {
+    // The marker's claim started the run; the n jobs it preceded are gone (verify checked).
+    const c = await client();
+    const { rows } = await c.query(
+      "SELECT (extract(epoch FROM started_at) * 1000)::float8 AS s FROM jobqueue.jobs WHERE kind = 'bench.first'",
+    );
+    await c.end();
+    per = [{ first: rows[0].s, handled: n }];
   } else {
     per = workerOuts.map(readJson).map((w) => ({ first: w.first_start_ms, handled: w.handled }));
     const handled = per.reduce((a, w) => a + w.handled, 0);
@@ -399,7 +425,7 @@ async function w2(system, pickupOut, workerOut) {
 // --------------------------------------------------------------------------
 
 const [cmd, system, ...args] = process.argv.slice(2);
-const SYSTEMS = ["jobqueue", "graphile-worker", "pg-boss"];
+const SYSTEMS = ["jobqueue", "jobqueue-nohist", "graphile-worker", "pg-boss"];
 if (!SYSTEMS.includes(system)) die(`usage: bench.mjs COMMAND {${SYSTEMS.join("|")}} ...`);
 const int = (s) => {
   const v = Number.parseInt(s, 10);

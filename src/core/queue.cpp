@@ -293,7 +293,7 @@ std::vector<WriteResult> Queue::CompleteMany(const std::vector<Lease>& leases,
   if (leases.empty()) return {};
   const auto results_json = CompletionResults(leases, results);
   const auto rows = conn_.Exec("complete_jobs", IdArray(leases), TextArray(Tokens(leases)),
-                               OrNull(results_json));
+                               OrNull(results_json), on_success_ == OnSuccess::kKeep);
   std::unordered_set<JobId> done;
   for (const auto& row : rows) done.insert(row[0].as<JobId>());
   return WriteResults(leases, done);
@@ -307,7 +307,8 @@ CompleteAndClaimResult Queue::CompleteAndClaim(const std::vector<Lease>& done,
   const auto started = std::chrono::steady_clock::now();
   const auto rows = conn_.Exec("complete_and_claim_jobs", IdArray(done), TextArray(Tokens(done)),
                                OrNull(results_json), request.limit, TextArray(request.queues),
-                               request.worker_id, request.lease_seconds);
+                               request.worker_id, request.lease_seconds,
+                               on_success_ == OnSuccess::kKeep);
   CompleteAndClaimResult out;
   std::unordered_set<JobId> completed;
   for (const auto& row : rows) {

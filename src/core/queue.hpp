@@ -47,6 +47,13 @@ class Queue {
   // abandoned.
   std::vector<Lease> Heartbeat(const std::vector<Lease>& leases, double lease_seconds);
 
+  // What completing a job does to its row: kKeep marks it succeeded (with
+  // its result) until the reaper prunes it; kDelete deletes it at once
+  // (JOB_RETENTION_HOURS=0: no history, as graphile-worker does), which
+  // writes less. Either way under the lease token's fence. Default kKeep.
+  enum class OnSuccess { kKeep, kDelete };
+  void set_on_success(OnSuccess on_success) { on_success_ = on_success; }
+
   // Completes one job with `result` (null: none). kLeaseLost: this attempt no
   // longer holds the job and nothing was written.
   WriteResult Complete(const Lease& lease, const nlohmann::json& result = nullptr);
@@ -85,6 +92,7 @@ class Queue {
  private:
   pg::Connection& conn_;
   Metrics* metrics_;
+  OnSuccess on_success_ = OnSuccess::kKeep;
 };
 
 // Throws InvalidArgument (naming the field) unless `job` is storable:

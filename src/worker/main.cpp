@@ -67,6 +67,9 @@ Config ReadConfig(const Env& env) {
   w.heartbeat_seconds = env.Double("WORKER_HEARTBEAT_SECONDS", w.lease_seconds / 3, 0.05, 86400);
   w.job_timeout_seconds = env.Double("WORKER_JOB_TIMEOUT_SECONDS", 300, 0.01, 7 * 86400);
   w.shutdown_grace_seconds = env.Double("WORKER_SHUTDOWN_GRACE_SECONDS", 25, 0, 3600);
+  // The reaper's retention, read here too: 0 keeps no history, so a job that
+  // succeeds is deleted by the statement that completes it.
+  w.keep_succeeded = env.Double("JOB_RETENTION_HOURS", 168, 0, 24 * 3650) > 0;
   c.metrics_port = static_cast<int>(env.Int("WORKER_METRICS_PORT", 9090, 0, 65535));
   auto& im = c.images;
   im.dsn = w.dsn;
@@ -149,6 +152,7 @@ int main() {
                          {{"worker_id", w.worker_id}, {"queues", w.queues}, {"concurrency", w.concurrency},
                           {"batch_size", w.batch_size}, {"connections", w.connections}, {"lease_seconds", w.lease_seconds},
                           {"prefetch_max_wait_seconds", w.prefetch_max_wait_seconds},
+                          {"keep_succeeded", w.keep_succeeded},
                           {"heartbeat_seconds", w.heartbeat_seconds},
                           {"poll_interval_seconds", w.poll_interval_seconds},
                           {"metrics_port", ops.port()}, {"cpus", cpus}, {"opencv_threads", opencv_threads},

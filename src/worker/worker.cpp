@@ -143,6 +143,7 @@ void Worker::DispatcherLoop(int lane) {
       if (!conn) {
         conn = std::make_unique<core::pg::Connection>(options_.dsn);
         queue = std::make_unique<core::Queue>(*conn, metrics_);
+        if (!options_.keep_succeeded) queue->set_on_success(core::Queue::OnSuccess::kDelete);
       }
       WriteAndClaim(*queue, round);
       if (!up) {

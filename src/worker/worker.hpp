@@ -55,6 +55,9 @@ struct WorkerOptions {
   // batches more). A job that has waited this long unstarted is handed back. 0: never
   // lease more jobs than idle executors.
   double prefetch_max_wait_seconds = 0;
+  // False (JOB_RETENTION_HOURS=0): a job that succeeds is deleted at once,
+  // result and all, instead of kept as succeeded for the reaper to prune.
+  bool keep_succeeded = true;
 };
 
 struct WorkerStats {

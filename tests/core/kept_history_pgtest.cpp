@@ -10,6 +10,8 @@
 #include <thread>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "core/migrator.hpp"
 #include "core/pg/connection.hpp"
 #include "core/queue.hpp"
@@ -271,4 +273,39 @@ TEST_CASE("a populated version-3 database migrates to schema 4 with every job in
   REQUIRE(!claimed.empty());
   queue.CompleteMany(Leases(claimed));
   CHECK(CountedFinished(db) == ActualFinished(db));
+}
+
+TEST_CASE("deleting on success is fenced by the lease token like keeping", "[pg]") {
+  TestDatabase db;
+  core::pg::Connection conn(db.dsn());
+  core::Queue queue(conn);
+  queue.set_on_success(core::Queue::OnSuccess::kDelete);
+  for (int i = 0; i < 6; ++i) queue.Enqueue(MakeJob("k"));
+  auto claimed = queue.Claim(Request(3));
+  REQUIRE(claimed.size() == 3);
+  // The second job's lease is lost (reclaimed and claimed again elsewhere).
+  db.Sql("UPDATE jobqueue.jobs SET lease_token = gen_random_uuid() WHERE id = " +
+         std::to_string(claimed[1].lease.job_id));
+  const auto written = queue.CompleteMany(Leases(claimed), {nlohmann::json{{"r", 1}}, nullptr, nullptr});
+  CHECK(written == std::vector<core::WriteResult>{core::WriteResult::kDone, core::WriteResult::kLeaseLost,
+                                                  core::WriteResult::kDone});
+  CHECK(db.Scalar<long>("SELECT count(*) FROM jobqueue.jobs") == 4);
+  CHECK(db.Scalar<std::string>("SELECT state FROM jobqueue.jobs WHERE id = " +
+                               std::to_string(claimed[1].lease.job_id)) == "running");
+
+  // Complete-and-claim: the batch goes, the next comes.
+  auto next = queue.Claim(Request(1));
+  REQUIRE(next.size() == 1);
+  const auto both = queue.CompleteAndClaim(Leases(next), {}, Request(5));
+  CHECK(both.completed == std::vector<core::WriteResult>{core::WriteResult::kDone});
+  CHECK(both.claimed.size() == 2);
+  CHECK(db.Scalar<long>("SELECT count(*) FROM jobqueue.jobs") == 3);
+  // Nothing finished is kept, so nothing is counted.
+  CHECK(CountedFinished(db).empty());
+
+  // Keeping is the default, and the same Queue can switch back.
+  queue.set_on_success(core::Queue::OnSuccess::kKeep);
+  CHECK(queue.CompleteMany(Leases(both.claimed)) ==
+        std::vector<core::WriteResult>{core::WriteResult::kDone, core::WriteResult::kDone});
+  CHECK(CountedFinished(db) == "default k succeeded 2\n");
 }

@@ -18,6 +18,8 @@
 #include <vector>
 
 #include <catch2/catch.hpp>
+
+#include <array>
 #include <pqxx/pqxx>
 
 #include "core/job_blobs.hpp"
@@ -255,6 +257,21 @@ std::vector<std::pair<std::string, Check>> Checks(const Known& k) {
          CHECK(Int(i, "succeeded") == 1);
          CHECK(Int(i, "dead") == 1);
          CHECK_THAT(Cell(i, "oldest_due_age"), Catch::StartsWith("00:00:"));
+       }},
+      {"Finished jobs per kind, from the counts",
+       [](const pqxx::result& r) {
+         // Summed over kinds, the same finished totals as "Depth per queue".
+         std::map<std::string, std::array<long long, 3>> per_queue;
+         for (const auto& row : r) {
+           auto& t = per_queue[Cell(row, "queue")];
+           t[0] += Int(row, "succeeded");
+           t[1] += Int(row, "dead");
+           t[2] += Int(row, "cancelled");
+         }
+         CHECK(per_queue["default"] == std::array<long long, 3>{4, 1, 1});
+         CHECK(per_queue["email"] == std::array<long long, 3>{1, 3, 0});
+         CHECK(per_queue["images"] == std::array<long long, 3>{1, 1, 0});
+         CHECK(r.size() >= 3);
        }},
       {"What the autoscaler reads",
        [](const pqxx::result& r) {

@@ -235,6 +235,52 @@ TEST_CASE("several in-process workers with several sessions complete every job e
   CHECK(db.Scalar<long>("SELECT count(*) FROM jobqueue.jobs WHERE result->>'i' IS NULL") == 0);
 }
 
+TEST_CASE("with no history kept, racing workers delete every job that succeeds exactly once",
+          "[pg][worker][concurrency]") {
+  constexpr int kJobs = 2000;
+  TestDatabase db;
+  // Every deletion of a row, whoever made it.
+  db.Sql("CREATE TABLE public.deletions (job_id bigint NOT NULL, state text NOT NULL)");
+  db.Sql("CREATE FUNCTION public.log_deletion() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+         "INSERT INTO public.deletions VALUES (OLD.id, OLD.state); RETURN OLD; END $$");
+  db.Sql("CREATE TRIGGER log_deletion AFTER DELETE ON jobqueue.jobs FOR EACH ROW "
+         "EXECUTE FUNCTION public.log_deletion()");
+  db.Sql("INSERT INTO jobqueue.jobs (kind) SELECT CASE WHEN i % 100 = 0 THEN 'fails' ELSE 'echo' END "
+         "FROM generate_series(1, " + std::to_string(kJobs) + ") i");
+  worker::HandlerRegistry handlers;
+  std::atomic<int> ran{0};
+  handlers.Register("echo", [&](const worker::JobContext&) {
+    ++ran;
+    return worker::HandlerOutcome::Success({{"dropped", true}});
+  });
+  handlers.Register("fails", [](const worker::JobContext&) { return worker::HandlerOutcome::Permanent("kept"); });
+  std::vector<std::unique_ptr<RunningWorker>> workers;
+  for (int i = 0; i < 3; ++i) {
+    auto options = Options(db, "w" + std::to_string(i));
+    options.keep_succeeded = false;
+    options.concurrency = 8;
+    options.batch_size = 5 + i * 5;
+    options.connections = 1 + i;
+    workers.push_back(std::make_unique<RunningWorker>(options, handlers));
+  }
+  REQUIRE(WaitFor([&] { return db.Scalar<long>("SELECT count(*) FROM jobqueue.jobs WHERE state <> 'dead'") == 0; },
+                  60000));
+  std::int64_t succeeded = 0;
+  for (auto& w : workers) {
+    CHECK(w->StopAndJoin());
+    succeeded += w->get().Stats().succeeded;
+  }
+  constexpr int kFailing = kJobs / 100;
+  CHECK(ran == kJobs - kFailing);
+  CHECK(succeeded == kJobs - kFailing);
+  CHECK(db.Scalar<long>("SELECT count(*) FROM public.deletions") == kJobs - kFailing);
+  CHECK(db.Scalar<long>("SELECT count(DISTINCT job_id) FROM public.deletions") == kJobs - kFailing);
+  CHECK(db.Scalar<long>("SELECT count(*) FROM public.deletions WHERE state <> 'running'") == 0);
+  // Failed jobs stay, for an operator to see, until the reaper prunes them.
+  CHECK(db.Scalar<long>("SELECT count(*) FROM jobqueue.jobs WHERE state = 'dead'") == kFailing);
+  CHECK(db.Scalar<long>("SELECT sum(jobs) FROM jobqueue.finished_counts WHERE state = 'dead'") == kFailing);
+}
+
 TEST_CASE("fetch-ahead: short jobs are leased beyond the executors; off, never more than the executors",
           "[pg][worker][concurrency]") {
   constexpr int kJobs = 600;

@@ -112,27 +112,11 @@ RETURNING j.id;
 -- name: complete_jobs
 -- Marks succeeded the jobs in $1 (bigint[]) whose lease token is still the one
 -- in $2 (uuid[], same order); $3 is a jsonb array of results in the same order
--- (NULL or shorter: no result). Returns the ids completed; a missing id means
--- the lease was lost and nothing was written for it.
-UPDATE jobqueue.jobs AS j
-SET state = 'succeeded',
-    result = nullif($3::jsonb -> (c.ord::integer - 1), 'null'::jsonb),
-    finished_at = now(),
-    lease_token = NULL,
-    lease_expires_at = NULL
-FROM unnest($1::bigint[], $2::uuid[]) WITH ORDINALITY AS c(id, token, ord)
-WHERE j.id = c.id AND j.lease_token = c.token AND j.state = 'running'
-RETURNING j.id;
-
--- name: complete_and_claim_jobs
--- One round trip for a busy worker: completes the jobs in $1 (bigint[]) whose
--- lease token is still the one in $2 (uuid[]), with results $3 (jsonb array
--- or NULL), exactly as complete_jobs, and in the same statement leases up to
--- $4 due jobs from queues $5 (text[]) for worker $6 for $7 seconds, exactly
--- as claim_jobs ($4 = 0 claims nothing). The two touch disjoint rows (running
--- vs queued). Returns the claimed jobs in claim order (completed = false),
--- then one row per completed id (completed = true, other columns NULL).
-WITH completed AS (
+-- (NULL or shorter: no result). $4 false deletes them instead, result and
+-- all (JOB_RETENTION_HOURS=0: no history, graphile-worker's model), under the
+-- same fence. Returns the ids completed; a missing id means the lease was
+-- lost and nothing was written for it.
+WITH kept AS (
   UPDATE jobqueue.jobs AS j
   SET state = 'succeeded',
       result = nullif($3::jsonb -> (c.ord::integer - 1), 'null'::jsonb),
@@ -140,8 +124,47 @@ WITH completed AS (
       lease_token = NULL,
       lease_expires_at = NULL
   FROM unnest($1::bigint[], $2::uuid[]) WITH ORDINALITY AS c(id, token, ord)
-  WHERE j.id = c.id AND j.lease_token = c.token AND j.state = 'running'
+  WHERE $4::boolean AND j.id = c.id AND j.lease_token = c.token AND j.state = 'running'
   RETURNING j.id
+),
+deleted AS (
+  DELETE FROM jobqueue.jobs AS j
+  USING unnest($1::bigint[], $2::uuid[]) AS c(id, token)
+  WHERE NOT $4::boolean AND j.id = c.id AND j.lease_token = c.token AND j.state = 'running'
+  RETURNING j.id
+)
+SELECT id FROM kept
+UNION ALL
+SELECT id FROM deleted;
+
+-- name: complete_and_claim_jobs
+-- One round trip for a busy worker: completes the jobs in $1 (bigint[]) whose
+-- lease token is still the one in $2 (uuid[]), with results $3 (jsonb array
+-- or NULL), exactly as complete_jobs ($8 false: deletes them instead), and
+-- in the same statement leases up to $4 due jobs from queues $5 (text[]) for
+-- worker $6 for $7 seconds, exactly as claim_jobs ($4 = 0 claims nothing).
+-- The two touch disjoint rows (running vs queued). Returns the claimed jobs
+-- in claim order (completed = false), then one row per completed id
+-- (completed = true, other columns NULL).
+WITH kept AS (
+  UPDATE jobqueue.jobs AS j
+  SET state = 'succeeded',
+      result = nullif($3::jsonb -> (c.ord::integer - 1), 'null'::jsonb),
+      finished_at = now(),
+      lease_token = NULL,
+      lease_expires_at = NULL
+  FROM unnest($1::bigint[], $2::uuid[]) WITH ORDINALITY AS c(id, token, ord)
+  WHERE $8::boolean AND j.id = c.id AND j.lease_token = c.token AND j.state = 'running'
+  RETURNING j.id
+),
+deleted AS (
+  DELETE FROM jobqueue.jobs AS j
+  USING unnest($1::bigint[], $2::uuid[]) AS c(id, token)
+  WHERE NOT $8::boolean AND j.id = c.id AND j.lease_token = c.token AND j.state = 'running'
+  RETURNING j.id
+),
+completed AS (
+  SELECT id FROM kept UNION ALL SELECT id FROM deleted
 ),
 candidates AS (
   SELECT c.id, c.priority, c.run_at
