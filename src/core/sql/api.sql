@@ -22,21 +22,50 @@ WHERE id = ANY($1::bigint[]);
 -- shifts when jobs are inserted meanwhile, since new ids are larger).
 -- $1 state (NULL: any), $2 queue (NULL: any), $3 kind (NULL: any),
 -- $4 only ids below this one (NULL: from the newest), $5 at most this many.
--- However many finished jobs are kept, a page reads at most $5 rows per
--- source: the live backlog (queued and running, through their partial
--- indexes) and one range of jobs_finished_group_idx per (state, queue, kind)
--- group that matches the filters and has jobs (from finished_counts). The
--- plan does not depend on the parameters, so a cached generic plan is as
--- good as a custom one.
-WITH live AS (
-  SELECT id FROM jobqueue.jobs
-  WHERE (state = 'queued' OR state = 'running')
-    AND id < coalesce($4::bigint, 9223372036854775807)
-    AND ($1::jobqueue.job_state IS NULL OR state = $1::jobqueue.job_state)
-    AND ($2::text IS NULL OR queue = $2::text)
-    AND ($3::text IS NULL OR kind = $3::text)
-  ORDER BY id DESC
+-- However many finished jobs are kept, a page costs the newest 5,000 rows
+-- at most, or else the live backlog, for the queued and running jobs, plus
+-- $5 entries of jobs_finished_group_idx per (state, queue, kind) group that
+-- matches the filters and has jobs (from finished_counts). The plan does
+-- not depend on the parameters, so a cached generic plan is as good as a
+-- custom one.
+WITH recent AS (
+  -- Live rows are usually the newest: first look among the newest 5,000
+  -- rows below the cursor. Every live match in that window is found, and
+  -- any row outside it is older, so $5 matches here are the answer.
+  SELECT r.id FROM (
+    SELECT id, state, queue, kind FROM jobqueue.jobs
+    WHERE id < coalesce($4::bigint, 9223372036854775807)
+    ORDER BY id DESC
+    LIMIT 5000
+  ) AS r
+  WHERE (r.state = 'queued' OR r.state = 'running')
+    AND ($1::jobqueue.job_state IS NULL OR r.state = $1::jobqueue.job_state)
+    AND ($2::text IS NULL OR r.queue = $2::text)
+    AND ($3::text IS NULL OR r.kind = $3::text)
+  ORDER BY r.id DESC
   LIMIT $5
+),
+all_live AS (
+  -- Otherwise every live row, through the two partial indexes that hold
+  -- exactly them (cost: the backlog). OFFSET 0 keeps the ORDER BY out of
+  -- the scan, or the planner may walk the primary key backwards through
+  -- the whole history instead (seen: 3.5 s over 10 million kept jobs).
+  SELECT l.id FROM (
+    SELECT id FROM jobqueue.jobs
+    WHERE (state = 'queued' OR state = 'running')
+      AND id < coalesce($4::bigint, 9223372036854775807)
+      AND ($1::jobqueue.job_state IS NULL OR state = $1::jobqueue.job_state)
+      AND ($2::text IS NULL OR queue = $2::text)
+      AND ($3::text IS NULL OR kind = $3::text)
+    OFFSET 0
+  ) AS l
+  ORDER BY l.id DESC
+  LIMIT $5
+),
+live AS (
+  SELECT id FROM recent WHERE (SELECT count(*) FROM recent) >= $5
+  UNION ALL
+  SELECT id FROM all_live WHERE (SELECT count(*) FROM recent) < $5
 ),
 finished_groups AS (
   SELECT state, queue, kind FROM jobqueue.finished_counts
