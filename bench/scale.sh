@@ -89,7 +89,8 @@
 # Environment: HISTORY (finished jobs, 10000000; 1000000 with --quick),
 # BACKLOG (queued jobs, 10000), PRUNE (jobs pruned, 1000000; 100000 with
 # --quick), CHURN (jobs through the churn, 5000000; 500000 with --quick), RUNS (runs per figure, the median is shown: 5; 3 with --quick),
-# BUILD_DIR (build-bench, shared with bench/core.sh), NO_BUILD=1 to take
+# ONLY=reads (build the history, then only the reads and sizes: the
+# other rows print n/a), BUILD_DIR (build-bench, shared with bench/core.sh), NO_BUILD=1 to take
 # BUILD_DIR/jobqueue as it is. Only the jobqueue CLI is built (Release), for
 # `jobqueue migrate`.
 set -euo pipefail
@@ -97,7 +98,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD_DIR=${BUILD_DIR:-$ROOT/build-bench}
 LOG=$BUILD_DIR/scale-last.log
-KNOBS="HISTORY BACKLOG PRUNE CHURN RUNS"
+KNOBS="HISTORY BACKLOG PRUNE CHURN RUNS ONLY"
 CHUNK=1000000          # history rows per INSERT
 ENQ_TX=2000            # enqueue transactions per client (2 clients)
 LIVE_RUNNING=20        # jobs held running during everything
@@ -700,13 +701,15 @@ inside() {
   in_db hist explain_reads
   in_db hist time_reads
 
-  log "writes: both tables, alternating"
-  write_runs
+  if [[ ${ONLY:-} != reads ]]; then
+    log "writes: both tables, alternating"
+    write_runs
 
-  in_db hist prune
+    in_db hist prune
 
-  log "churn (database ${DB[churn]}): $CHURN jobs through enqueue, claim, complete and prune"
-  churn
+    log "churn (database ${DB[churn]}): $CHURN jobs through enqueue, claim, complete and prune"
+    churn
+  fi
 
   in_db hist table | tee -a "$LOG"
 }
@@ -726,9 +729,11 @@ else
   HISTORY=${HISTORY:-10000000}; PRUNE=${PRUNE:-1000000}; CHURN=${CHURN:-5000000}; RUNS=${RUNS:-5}
 fi
 BACKLOG=${BACKLOG:-10000}
-for var in $KNOBS; do
+for var in HISTORY BACKLOG PRUNE CHURN RUNS; do
   [[ ${!var} =~ ^[1-9][0-9]*$ ]] || { echo "scale.sh: $var must be a positive integer" >&2; exit 2; }
 done
+ONLY=${ONLY:-}
+[[ -z $ONLY || $ONLY == reads ]] || { echo "scale.sh: ONLY must be 'reads' or unset" >&2; exit 2; }
 ((PRUNE < HISTORY)) || { echo "scale.sh: PRUNE must be below HISTORY" >&2; exit 2; }
 ((BACKLOG >= 1000)) || { echo "scale.sh: BACKLOG must be at least 1000" >&2; exit 2; }
 
@@ -753,7 +758,7 @@ fi
 [[ -x $BUILD_DIR/jobqueue ]] || fail "no $BUILD_DIR/jobqueue"
 JQ_REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 [[ ${NO_BUILD:-0} != 1 ]] || JQ_REV="binaries in $BUILD_DIR as they were (tree at $JQ_REV)"
-export HISTORY BACKLOG PRUNE CHURN RUNS BUILD_DIR QUICK_FLAG OVERRIDES JQ_REV LOG
+export ONLY HISTORY BACKLOG PRUNE CHURN RUNS BUILD_DIR QUICK_FLAG OVERRIDES JQ_REV LOG
 
 # One cluster for the whole run, in a temporary directory even as root (-t);
 # fsync on because users run durable. pg_virtualenv removes it when the

@@ -31,13 +31,18 @@ ALTER TABLE jobqueue.jobs SET (fillfactor = 50);
 -- -n when they leave it (retried, pruned, deleted, moved by hand). The sum
 -- per (queue, kind, state) is the exact number of such rows in jobqueue.jobs
 -- as of the reader's snapshot. Appending never waits on another writer, as
--- incrementing one shared row would; the reaper folds the rows into one per
--- group every pass (jobqueue.compact_finished_counts()).
+-- incrementing one shared row would; the reaper folds the rows older than a
+-- minute into one per group every pass (jobqueue.compact_finished_counts()).
 CREATE TABLE jobqueue.finished_counts (
   queue text NOT NULL,
   kind  text NOT NULL,
   state jobqueue.job_state NOT NULL,
   jobs  bigint NOT NULL,
+  -- When the change was made (its transaction's start); '-infinity' for
+  -- rows folded or recounted. The positive deltas of the last minute are
+  -- the throughput `jobqueue status` and GET /v1/queues show, so folding
+  -- leaves rows younger than a minute alone.
+  at    timestamptz NOT NULL DEFAULT now(),
   CONSTRAINT finished_counts_state_finished CHECK (state IN ('succeeded', 'dead', 'cancelled'))
 );
 
@@ -107,10 +112,10 @@ CREATE TRIGGER jobs_count_finished_insert AFTER INSERT ON jobqueue.jobs
 CREATE TRIGGER jobs_count_finished_truncate AFTER TRUNCATE ON jobqueue.jobs
   FOR EACH STATEMENT EXECUTE FUNCTION jobqueue.count_finished_truncate();
 
--- Folds the deltas into one row per group; returns the rows left. Exact
--- under concurrent appends: it sums only the rows its own DELETE removed,
--- and a reader sees either all of them or the sums that replace them. The
--- lock keeps it apart from recount_finished().
+-- Folds the deltas older than a minute into one row per group; returns the
+-- rows left. Exact under concurrent appends: it sums only the rows its own
+-- DELETE removed, and a reader sees either all of them or the sums that
+-- replace them. The lock keeps it apart from recount_finished().
 CREATE FUNCTION jobqueue.compact_finished_counts() RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -118,16 +123,15 @@ DECLARE
 BEGIN
   PERFORM pg_advisory_xact_lock(hashtext('jobqueue.finished_counts'));
   WITH gone AS (
-    DELETE FROM jobqueue.finished_counts RETURNING queue, kind, state, jobs
-  ),
-  folded AS (
-    INSERT INTO jobqueue.finished_counts (queue, kind, state, jobs)
-    SELECT queue, kind, state, sum(jobs) FROM gone
-    GROUP BY queue, kind, state
-    HAVING sum(jobs) <> 0
-    RETURNING 1
+    DELETE FROM jobqueue.finished_counts
+    WHERE at < now() - interval '1 minute'
+    RETURNING queue, kind, state, jobs
   )
-  SELECT count(*) INTO left_rows FROM folded;
+  INSERT INTO jobqueue.finished_counts (queue, kind, state, jobs, at)
+  SELECT queue, kind, state, sum(jobs), '-infinity' FROM gone
+  GROUP BY queue, kind, state
+  HAVING sum(jobs) <> 0;
+  SELECT count(*) INTO left_rows FROM jobqueue.finished_counts;
   RETURN left_rows;
 END
 $$;
@@ -149,8 +153,8 @@ BEGIN
     DELETE FROM jobqueue.finished_counts
   ),
   counted AS (
-    INSERT INTO jobqueue.finished_counts (queue, kind, state, jobs)
-    SELECT queue, kind, state, count(*) FROM jobqueue.jobs
+    INSERT INTO jobqueue.finished_counts (queue, kind, state, jobs, at)
+    SELECT queue, kind, state, count(*), '-infinity' FROM jobqueue.jobs
     WHERE state IN ('succeeded', 'dead', 'cancelled')
     GROUP BY queue, kind, state
     RETURNING jobs

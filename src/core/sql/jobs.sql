@@ -326,14 +326,15 @@ SELECT jobqueue.compact_finished_counts();
 -- name: queue_depth
 -- Depth per queue and state with the oldest due queued job's age in
 -- seconds, and how many jobs reached the state in the last minute (the
--- throughput `jobqueue status` shows).
+-- throughput `jobqueue status` shows): the positive count deltas of the
+-- last minute (migrations/0004), so the cost follows the statements of one
+-- minute, never the jobs they finished.
 SELECT d.queue, d.state::text, d.jobs, d.due,
        extract(epoch FROM d.oldest_queued_age)::float8 AS oldest_queued_seconds,
        coalesce(f.finished, 0) AS finished_last_minute
 FROM jobqueue.queue_depth AS d
-LEFT JOIN (SELECT queue, state, count(*) AS finished
-           FROM jobqueue.jobs
-           WHERE state IN ('succeeded', 'dead', 'cancelled')  -- so jobs_finished_idx serves it
-             AND finished_at >= now() - interval '1 minute'
+LEFT JOIN (SELECT queue, state, sum(jobs)::bigint AS finished
+           FROM jobqueue.finished_counts
+           WHERE at >= now() - interval '1 minute' AND jobs > 0
            GROUP BY queue, state) AS f ON f.queue = d.queue AND f.state = d.state
 ORDER BY d.queue, d.state;
