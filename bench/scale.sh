@@ -89,8 +89,9 @@
 # Environment: HISTORY (finished jobs, 10000000; 1000000 with --quick),
 # BACKLOG (queued jobs, 10000), PRUNE (jobs pruned, 1000000; 100000 with
 # --quick), CHURN (jobs through the churn, 5000000; 500000 with --quick), RUNS (runs per figure, the median is shown: 5; 3 with --quick),
-# ONLY=reads (build the history, then only the reads and sizes: the
-# other rows print n/a), BUILD_DIR (build-bench, shared with bench/core.sh), NO_BUILD=1 to take
+# ONLY=reads (build the history, then only the reads and sizes) or
+# ONLY=churn (only the churn; the other rows print n/a), PG_SETTINGS
+# (extra server settings for the cluster, e.g. "autovacuum_naptime=10s"), BUILD_DIR (build-bench, shared with bench/core.sh), NO_BUILD=1 to take
 # BUILD_DIR/jobqueue as it is. Only the jobqueue CLI is built (Release), for
 # `jobqueue migrate`.
 set -euo pipefail
@@ -98,7 +99,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD_DIR=${BUILD_DIR:-$ROOT/build-bench}
 LOG=$BUILD_DIR/scale-last.log
-KNOBS="HISTORY BACKLOG PRUNE CHURN RUNS ONLY"
+KNOBS="HISTORY BACKLOG PRUNE CHURN RUNS ONLY PG_SETTINGS"
 CHUNK=1000000          # history rows per INSERT
 ENQ_TX=2000            # enqueue transactions per client (2 clients)
 LIVE_RUNNING=20        # jobs held running during everything
@@ -636,23 +637,26 @@ table() {
   done
   echo "| \`prune_finished\`, batches of $PRUNE_BATCH, $PRUNE oldest jobs, rows/s | | $(fmt_int "$(median_of prune_rate)") | at least as fast as workers complete jobs (rate only) |"
   echo "| longest prune batch, ms | | $(fmt_ms "$(median_of prune_max)") | |"
-  echo "| jobqueue.jobs \`pg_total_relation_size\` | | $SIZE_TOTAL ($SIZE_TOTAL_B bytes) | |"
-  echo "| jobqueue.jobs \`pg_relation_size\` (heap) | | $SIZE_HEAP ($SIZE_HEAP_B bytes) | |"
-  echo "| jobqueue.jobs \`pg_indexes_size\` | | $SIZE_IDX ($SIZE_IDX_B bytes) | |"
+  echo "| jobqueue.jobs \`pg_total_relation_size\` | | ${SIZE_TOTAL:-n/a} (${SIZE_TOTAL_B:-n/a} bytes) | |"
+  echo "| jobqueue.jobs \`pg_relation_size\` (heap) | | ${SIZE_HEAP:-n/a} (${SIZE_HEAP_B:-n/a} bytes) | |"
+  echo "| jobqueue.jobs \`pg_indexes_size\` | | ${SIZE_IDX:-n/a} (${SIZE_IDX_B:-n/a} bytes) | |"
   echo "| \`jobqueue migrate\` from schema 3 on this table, s | | $(awk -v v="$(median_of migrate_s)" 'BEGIN { printf "%.1f", v }') | |"
   echo "| longest single enqueue while it ran (one client, a psql per job: $(median_of upgrade_enqueues) jobs), ms | | $(median_of upgrade_enqueue_max) | writes not held off |"
   echo
-  echo "Churn: $CHURNED jobs enqueued, completed (\`complete_and_claim_jobs\`, 2 clients, batches of 100) and pruned (\`prune_finished\`, retention 0), in rounds of $CHURN_ROUND, on the backlog alone; autovacuum as by default."
+  if [[ -n ${CHURNED:-} ]]; then
+    echo "Churn: $CHURNED jobs enqueued, completed (\`complete_and_claim_jobs\`, 2 clients, batches of 100) and pruned (\`prune_finished\`, retention 0), in rounds of $CHURN_ROUND, on the backlog alone; autovacuum as by default${PG_SETTINGS:+, with $PG_SETTINGS}."
+    echo
+    echo "| jobqueue.jobs | backlog only, before | after the churn | ratio |"
+    echo "|---|---:|---:|---:|"
+    local what
+    for what in "total:\`pg_total_relation_size\`" "heap:heap" "idx:indexes"; do
+      echo "| ${what#*:} | $(fmt_bytes "$(median_of "churn_before.${what%%:*}")") | $(fmt_bytes "$(median_of "churn_after.${what%%:*}")") | $(awk -v a="$(median_of "churn_after.${what%%:*}")" -v b="$(median_of "churn_before.${what%%:*}")" 'BEGIN { printf "%.1fx", a / b }') |"
+    done
+    echo "| drain rate during the churn, jobs/s | | $(fmt_int "$(median_of churn_drain_rate)") | |"
+    echo "| prune rate during the churn, rows/s | | $(fmt_int "$(median_of churn_prune_rate)") | |"
+  fi
   echo
-  echo "| jobqueue.jobs | backlog only, before | after the churn | ratio |"
-  echo "|---|---:|---:|---:|"
-  local what
-  for what in "total:\`pg_total_relation_size\`" "heap:heap" "idx:indexes"; do
-    echo "| ${what#*:} | $(fmt_bytes "$(median_of "churn_before.${what%%:*}")") | $(fmt_bytes "$(median_of "churn_after.${what%%:*}")") | $(awk -v a="$(median_of "churn_after.${what%%:*}")" -v b="$(median_of "churn_before.${what%%:*}")" 'BEGIN { printf "%.1fx", a / b }') |"
-  done
-  echo "| drain rate during the churn, jobs/s | | $(fmt_int "$(median_of churn_drain_rate)") | |"
-  echo "| prune rate during the churn, rows/s | | $(fmt_int "$(median_of churn_prune_rate)") | |"
-  echo
+  [[ ${ONLY:-} != churn ]] || HISTORY=0  # the footer's history: none was built
   echo "History: $HISTORY finished jobs over 6 days + backlog $BACKLOG queued + $LIVE_RUNNING running." \
     "Medians of $RUNS run$( ((RUNS == 1)) || echo s): enqueue $ENQ_TX transactions per client, claim $CLAIM_TX transactions (pgbench -M prepared)," \
     "each in $SLICES slices per table, the two tables (two databases of the one cluster) taking turns;" \
@@ -693,20 +697,22 @@ inside() {
   in_db base fill_backlog
   in_db base hold_running
 
-  log "history (database ${DB[hist]}): building $HISTORY finished jobs"
-  in_db hist build_history
-  in_db hist sizes
+  if [[ ${ONLY:-} != churn ]]; then
+    log "history (database ${DB[hist]}): building $HISTORY finished jobs"
+    in_db hist build_history
+    in_db hist sizes
 
-  define_reads
-  in_db hist explain_reads
-  in_db hist time_reads
+    define_reads
+    in_db hist explain_reads
+    in_db hist time_reads
+  fi
 
   if [[ ${ONLY:-} != reads ]]; then
-    log "writes: both tables, alternating"
-    write_runs
-
-    in_db hist prune
-
+    if [[ ${ONLY:-} != churn ]]; then
+      log "writes: both tables, alternating"
+      write_runs
+      in_db hist prune
+    fi
     log "churn (database ${DB[churn]}): $CHURN jobs through enqueue, claim, complete and prune"
     churn
   fi
@@ -733,7 +739,7 @@ for var in HISTORY BACKLOG PRUNE CHURN RUNS; do
   [[ ${!var} =~ ^[1-9][0-9]*$ ]] || { echo "scale.sh: $var must be a positive integer" >&2; exit 2; }
 done
 ONLY=${ONLY:-}
-[[ -z $ONLY || $ONLY == reads ]] || { echo "scale.sh: ONLY must be 'reads' or unset" >&2; exit 2; }
+[[ -z $ONLY || $ONLY == reads || $ONLY == churn ]] || { echo "scale.sh: ONLY must be 'reads', 'churn' or unset" >&2; exit 2; }
 ((PRUNE < HISTORY)) || { echo "scale.sh: PRUNE must be below HISTORY" >&2; exit 2; }
 ((BACKLOG >= 1000)) || { echo "scale.sh: BACKLOG must be at least 1000" >&2; exit 2; }
 
@@ -758,9 +764,11 @@ fi
 [[ -x $BUILD_DIR/jobqueue ]] || fail "no $BUILD_DIR/jobqueue"
 JQ_REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 [[ ${NO_BUILD:-0} != 1 ]] || JQ_REV="binaries in $BUILD_DIR as they were (tree at $JQ_REV)"
-export ONLY HISTORY BACKLOG PRUNE CHURN RUNS BUILD_DIR QUICK_FLAG OVERRIDES JQ_REV LOG
+export ONLY PG_SETTINGS HISTORY BACKLOG PRUNE CHURN RUNS BUILD_DIR QUICK_FLAG OVERRIDES JQ_REV LOG
 
 # One cluster for the whole run, in a temporary directory even as root (-t);
 # fsync on because users run durable. pg_virtualenv removes it when the
 # inner command exits, whether it succeeded or not.
-pg_virtualenv -t -o fsync=on bash "$ROOT/bench/scale.sh" --inside
+settings=(-o fsync=on)
+for setting in ${PG_SETTINGS:-}; do settings+=(-o "$setting"); done
+pg_virtualenv -t "${settings[@]}" bash "$ROOT/bench/scale.sh" --inside

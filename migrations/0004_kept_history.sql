@@ -25,6 +25,17 @@
 -- and no extra lock record. Applies to pages written from now on.
 ALTER TABLE jobqueue.jobs SET (fillfactor = 50);
 
+-- Every job leaves dead row versions behind (claim, completion, prune), and
+-- only VACUUM returns their space and index entries for reuse. By default
+-- autovacuum waits until a fifth of the table is dead and then runs
+-- throttled, so a busy queue's table and indexes grow to hold minutes of
+-- churn. Here it starts once 1% (plus 1,000 rows) is dead and runs
+-- unthrottled. (How often autovacuum looks at all, autovacuum_naptime, is
+-- the server's setting: see README, "Kept history".)
+ALTER TABLE jobqueue.jobs SET (autovacuum_vacuum_scale_factor = 0.01,
+                               autovacuum_vacuum_threshold = 1000,
+                               autovacuum_vacuum_cost_delay = 0);
+
 -- Finished counts -------------------------------------------------------------
 
 -- Append-only deltas: +n when n jobs of (queue, kind) reach a finished state,
