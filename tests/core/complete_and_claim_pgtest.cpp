@@ -8,6 +8,7 @@
 
 using namespace jobqueue;
 using jobqueue::core::WriteResult;
+using jobqueue::testing::Leases;
 using jobqueue::testing::MakeJob;
 using jobqueue::testing::TestDatabase;
 
@@ -19,12 +20,6 @@ core::ClaimRequest Request(const std::string& worker, int limit, double lease_se
   r.worker_id = worker;
   r.lease_seconds = lease_seconds;
   return r;
-}
-
-std::vector<core::Lease> Leases(const std::vector<core::ClaimedJob>& jobs) {
-  std::vector<core::Lease> out;
-  for (const auto& j : jobs) out.push_back(j.lease);
-  return out;
 }
 
 }  // namespace

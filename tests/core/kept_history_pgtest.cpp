@@ -20,6 +20,7 @@
 #include "support/pg_fixture.hpp"
 
 using namespace jobqueue;
+using jobqueue::testing::Leases;
 using jobqueue::testing::MakeJob;
 using jobqueue::testing::TestDatabase;
 
@@ -55,12 +56,6 @@ core::ClaimRequest Request(int limit, const std::string& queue = "default") {
   r.worker_id = "w";
   r.lease_seconds = 60;
   return r;
-}
-
-std::vector<core::Lease> Leases(const std::vector<core::ClaimedJob>& jobs) {
-  std::vector<core::Lease> out;
-  for (const auto& j : jobs) out.push_back(j.lease);
-  return out;
 }
 
 }  // namespace

@@ -167,6 +167,12 @@ core::NewJob MakeJob(const std::string& kind, nlohmann::json payload) {
   return job;
 }
 
+std::vector<core::Lease> Leases(const std::vector<core::ClaimedJob>& jobs) {
+  std::vector<core::Lease> out;
+  for (const auto& j : jobs) out.push_back(j.lease);
+  return out;
+}
+
 void CountCompletions(TestDatabase& db) {
   db.Sql("CREATE TABLE public.completions (job_id bigint NOT NULL, at timestamptz NOT NULL DEFAULT now(), "
          "owner text)");

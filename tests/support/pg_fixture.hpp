@@ -13,6 +13,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <pqxx/pqxx>
 
@@ -82,6 +83,9 @@ class TestDatabase {
 
 // Factory: a NewJob with defaults; tests set only the fields they are about.
 core::NewJob MakeJob(const std::string& kind = "noop", nlohmann::json payload = nlohmann::json::object());
+
+// The leases of claimed jobs, in claim order: what Complete/CompleteMany take.
+std::vector<core::Lease> Leases(const std::vector<core::ClaimedJob>& jobs);
 
 // Counts every transition into succeeded, whoever caused it: a trigger
 // appends (job_id, at, owner = lease_owner) to public.completions, so a test
