@@ -96,4 +96,6 @@ std::vector<std::string> Env::List(const std::string& name,
   return items;
 }
 
+double JobRetentionHours(const Env& env) { return env.Double("JOB_RETENTION_HOURS", 168, 0, 24 * 3650); }
+
 }  // namespace jobqueue::core

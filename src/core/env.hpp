@@ -31,4 +31,9 @@ class Env {
   Lookup lookup_;
 };
 
+// JOB_RETENTION_HOURS (168; 0 to 10 years), read by two binaries: the reaper
+// prunes finished jobs older than this, and at 0 workers delete each job
+// that succeeds. One reading, so the two never disagree on its default.
+double JobRetentionHours(const Env& env);
+
 }  // namespace jobqueue::core

@@ -31,7 +31,7 @@ Config ReadConfig(const jobqueue::core::Env& env) {
   r.dsn = env.String("DATABASE_URL", "");
   r.reaper_id = env.String("HOSTNAME", "reaper-" + std::to_string(getpid()));
   r.interval_seconds = env.Double("REAPER_INTERVAL_SECONDS", 60, 0.05, 86400);
-  r.retention_hours = env.Double("JOB_RETENTION_HOURS", 168, 0, 24 * 3650);
+  r.retention_hours = jobqueue::core::JobRetentionHours(env);
   r.batch_size = static_cast<int>(env.Int("REAPER_BATCH_SIZE", 1000, 1, 100000));
   c.metrics_port = static_cast<int>(env.Int("REAPER_METRICS_PORT", 9091, 0, 65535));
   c.log.level = env.String("LOG_LEVEL", "info");

@@ -69,7 +69,7 @@ Config ReadConfig(const Env& env) {
   w.shutdown_grace_seconds = env.Double("WORKER_SHUTDOWN_GRACE_SECONDS", 25, 0, 3600);
   // The reaper's retention, read here too: 0 keeps no history, so a job that
   // succeeds is deleted by the statement that completes it.
-  w.keep_succeeded = env.Double("JOB_RETENTION_HOURS", 168, 0, 24 * 3650) > 0;
+  w.keep_succeeded = jobqueue::core::JobRetentionHours(env) > 0;
   c.metrics_port = static_cast<int>(env.Int("WORKER_METRICS_PORT", 9090, 0, 65535));
   auto& im = c.images;
   im.dsn = w.dsn;
