@@ -521,6 +521,7 @@ TEST_CASE("the worker refuses bad configuration with exit code 2 naming the vari
       {"IMAGE_FETCH_ALLOW_PRIVATE", "perhaps"},
       {"WORKER_PREFETCH_MAX_WAIT_SECONDS", "-1"},
       {"WORKER_PREFETCH_MAX_WAIT_SECONDS", "60"},  // more than a tenth of the 300 s lease
+      {"JOB_RETENTION_HOURS", "-1"},
   };
   for (const auto& [name, value] : bad) {
     ChildProcess p(JOBQUEUE_WORKER_PATH, {{name, value}, {"DATABASE_URL", "host=127.0.0.1 port=1"}});
@@ -586,6 +587,20 @@ TEST_CASE("four worker processes racing over 2000 jobs complete each exactly onc
     CHECK(ExitedCleanly(*w->process));
     CHECK_FALSE(w->LogHas("lease lost"));
   }
+}
+
+TEST_CASE("a worker with JOB_RETENTION_HOURS=0 deletes each job that succeeds and keeps the one that failed",
+          "[pg][worker][faults]") {
+  TestDatabase db;
+  db.Sql("INSERT INTO jobqueue.jobs (queue, kind, payload) "
+         "SELECT 'default', 'noop', jsonb_build_object('i', i) FROM generate_series(1, 50) AS i");
+  db.Sql("INSERT INTO jobqueue.jobs (queue, kind, max_attempts) VALUES ('default', 'no.such.kind', 1)");
+  WorkerProcess w(db.dsn(), "nohist", Env{{"JOB_RETENTION_HOURS", "0"}});
+  REQUIRE(WaitFor([&] { return Count(db, "true") == 1; }, 20000));
+  CHECK(db.Scalar<std::string>("SELECT kind || ' ' || state FROM jobqueue.jobs") == "no.such.kind dead");
+  CHECK(w.LogHas("\"keep_succeeded\":false"));
+  w.process->Signal(SIGTERM);
+  CHECK(ExitedCleanly(*w.process));
 }
 
 TEST_CASE("what libpng writes to stderr reaches the worker's JSON log as JSON lines", "[pg][worker][faults]") {
