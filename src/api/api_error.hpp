@@ -34,11 +34,15 @@ class HttpError : public std::runtime_error {
 //   fetch::FetchError  400 invalid_argument (image_url)
 //   NotFound           404 not_found
 //   Conflict           409 conflict
+//   ConnectionLost     503 outcome_unknown when `writes` (the request was
+//                      a write whose statement reached the database and no
+//                      answer came back: it may have committed), else as
+//                      Transient
 //   Transient          503 database_unavailable
 //   SchemaMismatch     503 schema_mismatch (also a database error saying a
 //                      schema, table, function or column is missing)
 //   anything else      500 internal (the detail is logged, not sent)
-ApiError ErrorFor(const std::exception_ptr& error);
+ApiError ErrorFor(const std::exception_ptr& error, bool writes = false);
 
 // {"error": {...}} as JSON text.
 std::string ErrorBody(const ApiError& error);

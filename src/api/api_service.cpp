@@ -99,7 +99,8 @@ void Exchange::ReplyJson(int status, const nlohmann::ordered_json& json, const s
 }
 
 void Exchange::Fail(const std::exception_ptr& error) {
-  const ApiError answer = ErrorFor(error);
+  // Every POST route writes; every other route only reads.
+  const ApiError answer = ErrorFor(error, method == "POST");
   std::vector<ReplyHeader> headers;
   if (answer.status == 401) headers.push_back({"WWW-Authenticate", "Bearer"});
   Reply(answer.status, ErrorBody(answer), headers);

@@ -34,7 +34,9 @@ ConnectionPool::Lease ConnectionPool::Acquire(std::chrono::milliseconds timeout)
   // Only the borrower touches its slot, so connecting needs no lock; a
   // refused connection leaves the slot empty for the next borrower to retry.
   if (!conn) conn = std::make_unique<pg::Connection>(dsn_);
-  if (!conn->IsOpen()) conn->Raw();
+  // A session the server closed while it sat here (a restart) reconnects
+  // now, rather than failing the borrower's first statement.
+  if (!conn->DropIfClosedByServer()) conn->Raw();
   return lease;
 }
 

@@ -40,6 +40,17 @@ class Transient : public Error {
   using Error::Error;
 };
 
+// The session broke while a statement was on its way or running, and no
+// answer came: what that statement wrote may or may not have committed (a
+// crash can come between the commit and its answer). A refusal the server
+// answered (it shut down, a deadlock) is a plain Transient: nothing of it
+// was committed. Reads may simply run again; a write's caller must say
+// that its outcome is unknown.
+class ConnectionLost : public Transient {
+ public:
+  using Transient::Transient;
+};
+
 // A bad configuration value; the message names the variable.
 class ConfigError : public Error {
  public:

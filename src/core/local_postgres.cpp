@@ -228,6 +228,13 @@ void LocalPostgres::Stop() {
   Kill();
 }
 
+void LocalPostgres::Crash() {
+  if (!Running()) return;
+  ::kill(pid_, SIGQUIT);
+  if (WaitExit(10000)) return;
+  Kill();
+}
+
 void LocalPostgres::Kill() {
   if (!Running()) return;
   ::kill(pid_, SIGKILL);

@@ -33,6 +33,10 @@ class LocalPostgres {
   void Start();
   // Fast shutdown (SIGINT): rolls back open transactions, waits for exit.
   void Stop();
+  // Immediate shutdown (SIGQUIT), what `pg_ctl stop -m immediate` does: no
+  // shutdown checkpoint, sessions cut off, crash recovery on the next
+  // Start(). How a crashed or evicted database looks to its clients.
+  void Crash();
   // SIGKILL the postmaster, as a crash would (tests).
   void Kill();
   bool Running() const { return pid_ > 0; }

@@ -6,6 +6,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <future>
+
 #include <catch2/catch.hpp>
 
 #include "api/api_fixture.hpp"
@@ -53,6 +55,114 @@ TEST_CASE("the API answers 503 while PostgreSQL is down and recovers by itself",
   for (int i = 0; i < 10; ++i) CHECK(api.Post("/v1/jobs", {{"kind", "noop"}}).status == 201);
   CHECK(api.Get("/v1/jobs/1").status == 200);
   CHECK(api.JobCount() == 12);
+}
+
+TEST_CASE("sessions that sat idle across a database crash write at once when it is back", "[pg][api][faults]") {
+  auto* local = TestServer::Get().local();
+  if (local == nullptr) {
+    WARN("JOBQUEUE_TEST_DATABASE_URL is set: cannot stop that server, skipped");
+    return;
+  }
+  ApiFixture api([](api::ApiConfig& c) { c.db_wait_seconds = 2; });
+  // Every kind of work opens the pool's sessions, then they sit idle.
+  REQUIRE(api.Post("/v1/jobs", {{"kind", "noop"}}).status == 201);
+  REQUIRE(api.Post("/v1/jobs/batch", {{"jobs", {{{"kind", "a"}}}}}).status == 201);
+  REQUIRE(api.Get("/v1/jobs").status == 200);
+
+  api.db().Sql("CHECKPOINT");  // the test server commits asynchronously: keep what was written
+  local->Crash();
+  local->Start();
+  // Back: a new session works (this one is not the API's).
+  REQUIRE(WaitFor([&] {
+    try {
+      return api.JobCount() == 2;
+    } catch (const std::exception&) {
+      return false;
+    }
+  }, 30000));
+
+  // The API's sessions never saw the crash until now: the first write must
+  // not be the one that finds out.
+  const auto one = api.Post("/v1/jobs", {{"kind", "noop"}});
+  CHECK(one.status == 201);
+  CHECK(one.ErrorCode() == "");
+  const auto batch = api.Post("/v1/jobs/batch", {{"jobs", {{{"kind", "a"}}, {{"kind", "b"}}}}});
+  CHECK(batch.status == 201);
+  CHECK(api.Post("/v1/jobs/1/cancel", json::object()).status == 200);
+  CHECK(api.JobCount() == 5);
+}
+
+// Holds every insert of a job of kind `slow` for 30 s inside its statement,
+// so a test can cut the session while the write is in flight.
+void SlowInserts(TestDatabase& db) {
+  db.Sql(R"(CREATE FUNCTION public.slow_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN PERFORM pg_sleep(30); RETURN NEW; END $$)");
+  db.Sql("CREATE TRIGGER slow_insert BEFORE INSERT ON jobqueue.jobs FOR EACH ROW "
+         "WHEN (NEW.kind = 'slow') EXECUTE FUNCTION public.slow_insert()");
+}
+
+// The backend that sleeps in slow_insert, once the write reached it.
+int SleepingBackend(TestDatabase& db) {
+  int pid = 0;
+  WaitFor([&] {
+    const auto rows = db.Sql("SELECT pid FROM pg_stat_activity WHERE wait_event = 'PgSleep'");
+    if (rows.empty()) return false;
+    pid = rows[0][0].as<int>();
+    return true;
+  }, 10000);
+  return pid;
+}
+
+TEST_CASE("a write whose session is cut off mid-statement is answered outcome_unknown, not database_unavailable",
+          "[pg][api][faults]") {
+  auto* local = TestServer::Get().local();
+  if (local == nullptr) {
+    WARN("JOBQUEUE_TEST_DATABASE_URL is set: cannot crash that server, skipped");
+    return;
+  }
+  ApiFixture api([](api::ApiConfig& c) { c.db_wait_seconds = 40; });
+  SlowInserts(api.db());
+  const int port = api.port();
+  auto post = [port](const json& body) {
+    return std::async(std::launch::async, [port, body] { return Request(port, "POST", "/v1/jobs", body.dump()); });
+  };
+
+  // libpqxx 6.4 reports a session the server ended (FATAL, then the end of
+  // the stream) the same way as one cut off without a word; and a FATAL can
+  // come after the commit (immediate shutdown, a terminated wait for a
+  // synchronous standby). Either way, only "unknown" is true.
+  SECTION("the session is terminated while the insert runs") {
+    auto answer = post({{"kind", "slow"}});
+    const int pid = SleepingBackend(api.db());
+    REQUIRE(pid > 0);
+    api.db().Sql("SELECT pg_terminate_backend(" + std::to_string(pid) + ")");
+    const auto r = answer.get();
+    CHECK(r.status == 503);
+    CHECK(r.ErrorCode() == "outcome_unknown");
+  }
+  SECTION("the backend dies mid-statement (a crash): the API cannot know, and says so") {
+    auto answer = post({{"kind", "slow"}, {"idempotency_key", "k1"}});
+    const int pid = SleepingBackend(api.db());
+    REQUIRE(pid > 0);
+    REQUIRE(::kill(pid, SIGKILL) == 0);  // the server restarts every session, as after a crash
+    const auto r = answer.get();
+    CHECK(r.status == 503);
+    CHECK(r.ErrorCode() == "outcome_unknown");
+    CHECK(r.body.find("idempotency_key") != std::string::npos);
+    // The advice holds: sent again with its key, the job is there once.
+    REQUIRE(WaitFor([&] {
+      try {
+        api.db().Sql("DROP TRIGGER IF EXISTS slow_insert ON jobqueue.jobs");
+        return true;
+      } catch (const std::exception&) {
+        return false;  // still recovering
+      }
+    }, 30000));
+    REQUIRE(WaitFor([&] { return api.Post("/v1/jobs", {{"kind", "slow"}, {"idempotency_key", "k1"}}).status / 100 == 2; },
+                    30000));
+    CHECK(api.Post("/v1/jobs", {{"kind", "slow"}, {"idempotency_key", "k1"}}).status == 200);
+    CHECK(api.db().Scalar<long>("SELECT count(*) FROM jobqueue.jobs WHERE idempotency_key = 'k1'") == 1);
+  }
 }
 
 TEST_CASE("jobqueue-api serves, logs one JSON line per request without the key, and stops on SIGTERM",

@@ -156,8 +156,13 @@ TestDatabase::~TestDatabase() {
 
 pqxx::result TestDatabase::Sql(const std::string& sql) {
   if (!conn_ || !conn_->is_open()) conn_ = std::make_unique<pqxx::connection>(dsn_);
-  pqxx::nontransaction tx(*conn_);
-  return tx.exec(sql);
+  try {
+    pqxx::nontransaction tx(*conn_);
+    return tx.exec(sql);
+  } catch (const pqxx::broken_connection&) {
+    conn_.reset();  // libpqxx may still call a session open that the server closed
+    throw;
+  }
 }
 
 core::NewJob MakeJob(const std::string& kind, nlohmann::json payload) {

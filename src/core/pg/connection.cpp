@@ -1,6 +1,9 @@
 #include "core/pg/connection.hpp"
 
 #include <libpq-fe.h>
+#include <poll.h>
+
+#include <cerrno>
 #include <spdlog/spdlog.h>
 
 #include "core/errors.hpp"
@@ -45,6 +48,9 @@ void Connection::Connect() {
     for (const auto& [name, sql] : Statements()) conn->prepare(name, sql);
     notices_ = std::make_unique<LogNotices>(*conn);
     conn_ = std::move(conn);
+  } catch (const pqxx::broken_connection& e) {
+    // Nothing was sent: a clean refusal, not a lost statement.
+    throw Transient(std::string("database unreachable: ") + e.what());
   } catch (...) {
     RethrowTranslated();
   }
@@ -63,6 +69,35 @@ void Connection::Drop() {
 }
 
 bool Connection::IsOpen() const { return conn_ && conn_->is_open(); }
+
+bool Connection::DropIfClosedByServer() {
+  if (!IsOpen()) return false;
+  // An idle session has nothing to read unless the server said something: a
+  // NOTIFY, a parameter change, or its goodbye (a FATAL error, then end of
+  // file). Reading what arrived, twice at most, gets to the end of file.
+  for (int round = 0; round < 3; ++round) {
+    pollfd fd{conn_->sock(), POLLIN, 0};
+    int ready;
+    do {
+      ready = ::poll(&fd, 1, 0);
+    } while (ready < 0 && errno == EINTR);
+    if (ready == 0) return true;
+    bool alive = ready > 0 && (fd.revents & (POLLERR | POLLHUP | POLLNVAL)) == 0;
+    if (alive) {
+      try {
+        conn_->get_notifs();  // reads what arrived; end of file breaks the session
+        alive = conn_->is_open();
+      } catch (const std::exception&) {
+        alive = false;
+      }
+    }
+    if (!alive) {
+      Drop();
+      return false;
+    }
+  }
+  return true;
+}
 
 pqxx::result Connection::Guard(const std::function<pqxx::result()>& fn) {
   // A broken session is dropped here and the next call connects anew, so
@@ -130,9 +165,9 @@ void RethrowTranslated() {
   } catch (const jobqueue::Error&) {
     throw;
   } catch (const pqxx::broken_connection& e) {
-    throw Transient(std::string("database connection lost: ") + e.what());
+    throw ConnectionLost(std::string("database connection lost: ") + e.what());
   } catch (const pqxx::in_doubt_error& e) {
-    throw Transient(std::string("commit outcome unknown: ") + e.what());
+    throw ConnectionLost(std::string("commit outcome unknown: ") + e.what());
   } catch (const pqxx::sql_error& e) {
     const std::string state = e.sqlstate();
     const std::string message = e.what();
@@ -155,7 +190,7 @@ void RethrowTranslated() {
     throw Error(std::string("database usage error: ") + e.what());
   } catch (const pqxx::failure& e) {
     // Any other libpq-level failure: treat as a lost session.
-    throw Transient(std::string("database failure: ") + e.what());
+    throw ConnectionLost(std::string("database failure: ") + e.what());
   }
 }
 

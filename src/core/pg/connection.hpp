@@ -51,6 +51,14 @@ class Connection {
   // Drops the session; the next call connects anew.
   void Reset();
 
+  // For a session that sat idle: drops it if the server has closed it (a
+  // restart, a crash, idle_session_timeout), so that the next statement
+  // goes to a new session instead of failing. libpqxx calls such a session
+  // open until something is sent on it, and a write that fails then may or
+  // may not have committed. One poll(2), no round trip. Returns whether the
+  // session is still there.
+  bool DropIfClosedByServer();
+
   bool IsOpen() const;
   const std::string& dsn() const { return dsn_; }
 
