@@ -1,6 +1,7 @@
 #include "worker/handlers.hpp"
 
 #include <chrono>
+#include <optional>
 #include <thread>
 
 namespace jobqueue::worker {
@@ -45,10 +46,14 @@ void RegisterBuiltinHandlers(HandlerRegistry& registry) {
     return HandlerOutcome::Success({{"slept_seconds", seconds}});
   });
 
+  // Fails on purpose: for tests, demos and storms. With fail_attempts n it
+  // fails attempts 1..n (retryably) and succeeds from attempt n + 1 on: a
+  // retry that recovers.
   registry.Register("fail", [](const JobContext& ctx) {
     const auto& payload = ctx.job.payload;
     bool permanent = false;
     std::string message = "fail: failed on purpose";
+    std::optional<long long> fail_attempts;
     if (payload.is_object()) {
       if (payload.contains("permanent") && payload["permanent"].is_boolean()) {
         permanent = payload["permanent"].get<bool>();
@@ -56,6 +61,16 @@ void RegisterBuiltinHandlers(HandlerRegistry& registry) {
       if (payload.contains("message") && payload["message"].is_string()) {
         message = payload["message"].get<std::string>();
       }
+      if (payload.contains("fail_attempts")) {
+        const auto& n = payload["fail_attempts"];
+        if (!n.is_number_integer() || n.get<long long>() < 0 || n.get<long long>() > 1000) {
+          return HandlerOutcome::Permanent("fail: fail_attempts must be an integer within 0..1000");
+        }
+        fail_attempts = n.get<long long>();
+      }
+    }
+    if (fail_attempts && ctx.job.attempt > *fail_attempts) {
+      return HandlerOutcome::Success({{"failed_attempts", *fail_attempts}, {"succeeded_on_attempt", ctx.job.attempt}});
     }
     return permanent ? HandlerOutcome::Permanent(message) : HandlerOutcome::Retry(message);
   });

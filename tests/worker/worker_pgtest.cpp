@@ -109,6 +109,36 @@ TEST_CASE("handler outcomes are written: result, retryable error, permanent erro
   CHECK(w.metrics().Serialize().find("job_completed_total{kind=\"ok\",queue=\"default\"} 1") != std::string::npos);
 }
 
+TEST_CASE("the built-in fail kind with fail_attempts fails that many attempts, then succeeds", "[pg][worker]") {
+  TestDatabase db;
+  worker::HandlerRegistry handlers;
+  worker::RegisterBuiltinHandlers(handlers);
+  const auto twice = Enqueue(db, "fail", {{"fail_attempts", 2}, {"message", "not yet"}});
+  const auto never = Enqueue(db, "fail", {{"fail_attempts", 0}});
+  const auto too_few = Enqueue(db, "fail", {{"fail_attempts", 5}}, 2);
+  const auto bad = Enqueue(db, "fail", {{"fail_attempts", "two"}});
+  const auto id = [](core::JobId j) { return std::to_string(j); };
+
+  RunningWorker w(Options(db, "w1"), handlers);
+  // Each failed attempt is queued again after a backoff: bring it forward.
+  auto settled = [&] {
+    db.Sql("UPDATE jobqueue.jobs SET run_at = now() WHERE state = 'queued' AND run_at > now()");
+    return db.Scalar<long>("SELECT count(*) FROM jobqueue.jobs WHERE state IN ('succeeded', 'dead')") == 4;
+  };
+  REQUIRE(WaitFor(settled, 15000));
+  CHECK(State(db, twice) == "succeeded");
+  CHECK(db.Scalar<std::string>("SELECT attempts || ' ' || result::text FROM jobqueue.jobs WHERE id = " + id(twice)) ==
+        R"(3 {"failed_attempts": 2, "succeeded_on_attempt": 3})");
+  CHECK(db.Scalar<std::string>("SELECT last_error FROM jobqueue.jobs WHERE id = " + id(twice)) == "not yet");
+  CHECK(State(db, never) == "succeeded");
+  CHECK(db.Scalar<int>("SELECT attempts FROM jobqueue.jobs WHERE id = " + id(never)) == 1);
+  CHECK(State(db, too_few) == "dead");  // max_attempts 2 runs out before the 6th attempt
+  CHECK(db.Scalar<int>("SELECT attempts FROM jobqueue.jobs WHERE id = " + id(too_few)) == 2);
+  CHECK(State(db, bad) == "dead");
+  CHECK(db.Scalar<std::string>("SELECT last_error FROM jobqueue.jobs WHERE id = " + id(bad))
+            .find("fail_attempts must be an integer") != std::string::npos);
+}
+
 TEST_CASE("a job whose lease is lost is cancelled and its result not written", "[pg][worker]") {
   TestDatabase db;
   std::atomic<bool> saw_cancel{false};
