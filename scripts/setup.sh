@@ -16,6 +16,10 @@ packages=(
   postgresql postgresql-contrib postgresql-client
 )
 
+# Node runs the chaos soak's orchestrator (and, >= 20, the Kubernetes
+# checks): Debian's when there is none; a newer one already here is kept.
+command -v node >/dev/null 2>&1 || packages+=(nodejs)
+
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
