@@ -21,14 +21,19 @@ using nlohmann::json;
 
 int StatusOf(const HttpResponse& r) { return r.status; }
 
+// The throwaway test server, which these tests stop and crash; null, with a
+// warning, when the tests run against JOBQUEUE_TEST_DATABASE_URL.
+core::LocalPostgres* LocalServerOrWarn() {
+  auto* local = TestServer::Get().local();
+  if (local == nullptr) WARN("JOBQUEUE_TEST_DATABASE_URL is set: cannot stop or crash that server, skipped");
+  return local;
+}
+
 }  // namespace
 
 TEST_CASE("the API answers 503 while PostgreSQL is down and recovers by itself", "[pg][api][faults]") {
-  auto* local = TestServer::Get().local();
-  if (local == nullptr) {
-    WARN("JOBQUEUE_TEST_DATABASE_URL is set: cannot stop that server, skipped");
-    return;
-  }
+  auto* local = LocalServerOrWarn();
+  if (local == nullptr) return;
   ApiFixture api([](api::ApiConfig& c) { c.db_wait_seconds = 2; });
   REQUIRE(api.Post("/v1/jobs", {{"kind", "noop"}}).status == 201);
   REQUIRE(api.Get("/ready").status == 200);
@@ -58,11 +63,8 @@ TEST_CASE("the API answers 503 while PostgreSQL is down and recovers by itself",
 }
 
 TEST_CASE("sessions that sat idle across a database crash write at once when it is back", "[pg][api][faults]") {
-  auto* local = TestServer::Get().local();
-  if (local == nullptr) {
-    WARN("JOBQUEUE_TEST_DATABASE_URL is set: cannot stop that server, skipped");
-    return;
-  }
+  auto* local = LocalServerOrWarn();
+  if (local == nullptr) return;
   ApiFixture api([](api::ApiConfig& c) { c.db_wait_seconds = 2; });
   // Every kind of work opens the pool's sessions, then they sit idle.
   REQUIRE(api.Post("/v1/jobs", {{"kind", "noop"}}).status == 201);
@@ -115,11 +117,8 @@ int SleepingBackend(TestDatabase& db) {
 
 TEST_CASE("a write whose session is cut off mid-statement is answered outcome_unknown, not database_unavailable",
           "[pg][api][faults]") {
-  auto* local = TestServer::Get().local();
-  if (local == nullptr) {
-    WARN("JOBQUEUE_TEST_DATABASE_URL is set: cannot crash that server, skipped");
-    return;
-  }
+  auto* local = LocalServerOrWarn();
+  if (local == nullptr) return;
   ApiFixture api([](api::ApiConfig& c) { c.db_wait_seconds = 40; });
   SlowInserts(api.db());
   const int port = api.port();
