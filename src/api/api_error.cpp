@@ -35,18 +35,16 @@ ApiError ErrorFor(const std::exception_ptr& error, bool writes) {
     return {404, "not_found", e.what(), ""};
   } catch (const Conflict& e) {
     return {409, "conflict", e.what(), ""};
-  } catch (const ConnectionLost& e) {
-    spdlog::warn("{}", core::LogFields("database connection lost", {{"error", e.what()}, {"write", writes}}));
-    if (writes) {
+  } catch (const Transient& e) {
+    spdlog::warn("{}", core::LogFields("database unavailable", {{"error", e.what()}, {"write", writes}}));
+    // A write whose session broke after it was sent may have committed.
+    if (writes && dynamic_cast<const ConnectionLost*>(&e) != nullptr) {
       return {503, "outcome_unknown",
               "the database connection broke after this request was sent to it, so it may or may not have taken "
               "effect; sending it again with the same idempotency_key is safe (without one, look for the job "
               "first)",
               ""};
     }
-    return {503, "database_unavailable", "the database is unavailable; retry later", ""};
-  } catch (const Transient& e) {
-    spdlog::warn("{}", core::LogFields("database unavailable", {{"error", e.what()}}));
     return {503, "database_unavailable", "the database is unavailable; retry later", ""};
   } catch (const SchemaMismatch& e) {
     spdlog::error("{}", core::LogFields("schema mismatch", {{"error", e.what()}}));

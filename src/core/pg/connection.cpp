@@ -1,9 +1,10 @@
 #include "core/pg/connection.hpp"
 
-#include <libpq-fe.h>
 #include <poll.h>
 
 #include <cerrno>
+
+#include <libpq-fe.h>
 #include <spdlog/spdlog.h>
 
 #include "core/errors.hpp"
