@@ -307,12 +307,12 @@ async function call(route, method, target, body, headers = {}) {
     latencies.push(now() - started);
     if (res.status === 503) unavailableAt.push({ at: started, code, target });
     if (res.status >= 500 && res.status !== 503) problems.push(`${method} ${target}: ${res.status} ${res.text.slice(0, 200)}`);
-    return { status: res.status, json, code, ms: now() - started };
+    return { status: res.status, json, code };
   } catch (e) {
     const what = e.name === 'TimeoutError' ? 'no answer within the wait limit' : `connection failed: ${e.message}`;
     tally(route, 'no answer');
     problems.push(`${method} ${target}: ${what}`);
-    return { status: -1, json: null, code: 'none', ms: now() - started };
+    return { status: -1, json: null, code: 'none' };
   }
 }
 
@@ -376,9 +376,7 @@ async function submitBatch(ids) {
 }
 
 // Requests that must be refused, whatever the database is doing.
-let intendedBad = 0;
 async function badRequest() {
-  intendedBad++;
   const which = pick(loadRandom, 3);
   const r = which === 0
     ? await call('POST /v1/jobs (bad)', 'POST', '/v1/jobs', '{"kind": "noop",', { 'Content-Type': 'application/json' })
@@ -536,7 +534,6 @@ function account() {
                                 coalesce(idempotency_key, ''), coalesce(result::text, '') FROM jobqueue.jobs`);
   const byId = new Map();
   const byMark = new Map();  // "i/try" -> row
-  const byKey = new Map();
   const dupMarks = [];
   for (const [id, kind, state, attempts, chaos, tryNo, key, result] of rows) {
     const row = { id: Number(id), kind, state, attempts: Number(attempts), chaos, tryNo, key, result };
@@ -546,10 +543,10 @@ function account() {
       if (byMark.has(m)) dupMarks.push(m);
       byMark.set(m, row);
     }
-    if (key) byKey.set(key, row);
   }
   // Acknowledged jobs exist, as what was acknowledged; refused ones do not.
   let acked = 0; let missing = 0; let wrongKind = 0; let refusedButThere = 0; let unknown = 0; let unknownThere = 0;
+  let createdTwice = dupMarks.length;  // one try stored twice
   const seenJob = new Map();
   for (let i = 0; i < jobs.length; i++) {
     const job = jobs[i];
@@ -571,14 +568,14 @@ function account() {
         const there = byMark.get(`${i}/${t.try}`);
         if (there && t.code === 'database_unavailable') refusedButThere++;
       }
-      const copies = job.tries.filter((t) => byMark.has(`${i}/${t.try}`)).length;
-      if (copies > 1 && !job.key) problems.push(`job ${i}: created ${copies} times`);
+      // Two of its tries stored: a refusal or unknown outcome that was in fact a commit, sent again.
+      if (job.tries.filter((t) => byMark.has(`${i}/${t.try}`)).length > 1) createdTwice++;
     }
   }
   check('every acknowledged job exists, as acknowledged', missing === 0 && wrongKind === 0,
     `${acked} acknowledged, ${missing} missing, ${wrongKind} not the job acknowledged`);
   check('no job the API refused (database_unavailable) exists', refusedButThere === 0, `${refusedButThere} found`);
-  check('no job created twice', dupMarks.length === 0, `${dupMarks.length} duplicates`);
+  check('no job created twice', createdTwice === 0, `${createdTwice} duplicates`);
 
   // Terminal, in the state the kind implies; attempts counted right.
   let notTerminal = 0; let wrongState = 0; let wrongAttempts = 0;

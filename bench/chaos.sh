@@ -21,8 +21,10 @@ cd "$ROOT"
 
 bash scripts/setup.sh
 if [[ -z ${BIN_DIR:-} ]]; then
-  BUILD_DIR=${BUILD_DIR:-build} bash scripts/build.sh
-  BIN_DIR=$ROOT/${BUILD_DIR:-build}
+  BUILD_DIR=${BUILD_DIR:-build}
+  BUILD_DIR=$BUILD_DIR bash scripts/build.sh
+  BIN_DIR=$BUILD_DIR
+  [[ $BIN_DIR == /* ]] || BIN_DIR=$ROOT/$BIN_DIR
 fi
 for b in jobqueue jobqueue-api jobqueue-worker jobqueue-reaper; do
   [[ -x $BIN_DIR/$b ]] || { echo "chaos: $BIN_DIR/$b is missing" >&2; exit 2; }
