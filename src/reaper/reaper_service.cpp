@@ -59,12 +59,15 @@ void ReaperService::Stop() {
 }
 
 core::HealthReport ReaperService::Health() const {
-  const auto tick = Clock::time_point(Clock::duration(loop_tick_ns_.load()));
-  const double idle = std::chrono::duration<double>(Clock::now() - tick).count();
+  const auto tick_ns = loop_tick_ns_.load();
+  // No tick yet: Run() has not begun, which is starting, not stuck.
+  const double idle =
+      tick_ns == 0 ? 0
+                   : std::chrono::duration<double>(Clock::now() - Clock::time_point(Clock::duration(tick_ns))).count();
   // The loop ticks once per interval (plus one pass); three missed ticks and
   // a minute of slack mean it is stuck.
   const bool alive = idle < 3 * options_.interval_seconds + 60;
-  nlohmann::json body = {{"status", alive ? "ok" : "stuck"},
+  nlohmann::json body = {{"status", tick_ns == 0 ? "starting" : alive ? "ok" : "stuck"},
                          {"reaper_id", options_.reaper_id},
                          {"leader", leader_.load()},
                          {"database", database_up_ ? "up" : "down"},

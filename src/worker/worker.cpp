@@ -69,8 +69,10 @@ void Worker::Wake() {
 }
 
 core::HealthReport Worker::Health() const {
-  const auto tick = Clock::time_point(Clock::duration(loop_tick_ns_.load()));
-  const double idle = Since(tick);
+  const auto tick_ns = loop_tick_ns_.load();
+  // No tick yet: Run() has not begun (the schema gate hands liveness over a
+  // moment before it does). That is starting, not stuck.
+  const double idle = tick_ns == 0 ? 0 : Since(Clock::time_point(Clock::duration(tick_ns)));
   // Dispatchers wake at least every second; a minute without a tick means
   // they are stuck (a hung statement, a deadlock), which a restart fixes.
   const bool alive = idle < 60;
@@ -81,7 +83,7 @@ core::HealthReport Worker::Health() const {
     held = held_.size();
     stopping = stopping_;
   }
-  nlohmann::json body = {{"status", alive ? "ok" : "stuck"},
+  nlohmann::json body = {{"status", tick_ns == 0 ? "starting" : alive ? "ok" : "stuck"},
                          {"worker_id", options_.worker_id},
                          {"database", sessions_up_ > 0 ? "up" : "down"},
                          {"jobs_held", held},
