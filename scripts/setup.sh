@@ -14,10 +14,13 @@ packages=(
   clang libclang-rt-14-dev
   libvips-tools time iproute2 jq
   postgresql postgresql-contrib postgresql-client
+  chromium
 )
 
-# Node runs the chaos soak's orchestrator (and, >= 20, the Kubernetes
-# checks): Debian's when there is none; a newer one already here is kept.
+# chromium: the dashboard's browser tests (tests/ui) drive Debian's build;
+# no browser is downloaded. Node runs the chaos soak's orchestrator and the
+# browser tests (and, >= 20, the Kubernetes checks): Debian's when there is
+# none; a newer one already here is kept.
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 
 missing=()

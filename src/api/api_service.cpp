@@ -119,7 +119,8 @@ ApiService::ApiService(ApiConfig config, core::Metrics& metrics)
             DbWorkOptions{config_.db_pool_size,
                           std::chrono::milliseconds(static_cast<long long>(config_.db_wait_seconds * 1000)),
                           10000, 128}),
-      images_(config_, work_, metrics_) {}
+      images_(config_, work_, metrics_),
+      dashboard_(work_) {}
 
 ApiService::~ApiService() { Stop(); }
 
@@ -166,6 +167,8 @@ void ApiService::CheckAuthorization(const Exchange& ex) const {
 }
 
 void ApiService::Route(const ExchangePtr& ex) {
+  // The dashboard's files hold no data; the page asks for the key itself.
+  if (DashboardRoutes::IsUiPath(ex->path)) return dashboard_.ServeUi(ex);
   // Every route but the probes and metrics needs the key when one is set:
   // the seeds' aliases write jobs and read images too.
   if (ex->path != "/health" && ex->path != "/ready" && ex->path != "/metrics") CheckAuthorization(*ex);
@@ -222,20 +225,21 @@ void ApiService::Route(const ExchangePtr& ex) {
       return images_.SeedUpload(ex);
     case RouteId::kSeedImage:
       return images_.GetImage(ex, *id, core::BlobRole::kOutput);
+    case RouteId::kListWorkers:
+      return dashboard_.ListWorkers(ex);
+    case RouteId::kThroughput:
+      return dashboard_.Throughput(ex);
+    case RouteId::kDeadErrors:
+      return dashboard_.DeadErrors(ex);
+    case RouteId::kBulkRetry:
+      return dashboard_.Bulk(ex, true);
+    case RouteId::kBulkCancel:
+      return dashboard_.Bulk(ex, false);
   }
 }
 
 void ApiService::SubmitRead(const ExchangePtr& ex, std::function<void(core::pg::Connection&)> work) {
-  work_.Submit(
-      [ex, work](core::pg::Connection& conn) {
-        try {
-          work(conn);
-        } catch (const Transient&) {
-          // The failed call dropped the broken session; the retry reconnects.
-          work(conn);
-        }
-      },
-      [ex](std::exception_ptr error) { ex->Fail(error); });
+  work_.SubmitRead(std::move(work), [ex](std::exception_ptr error) { ex->Fail(error); });
 }
 
 void ApiService::Ready(const ExchangePtr& ex) {
@@ -372,12 +376,7 @@ void ApiService::SubmitBatch(const ExchangePtr& ex) {
 }
 
 void ApiService::ListJobs(const ExchangePtr& ex) {
-  std::map<std::string, std::string> query;
-  for (const auto& [key, value] : ex->query) {
-    const auto name = UrlDecode(key, "query");
-    query.emplace(name, UrlDecode(value, name));
-  }
-  const auto filter = ParseListQuery(query);
+  const auto filter = ParseListQuery(DecodeQuery(ex->query));
   SubmitRead(ex, [ex, filter](core::pg::Connection& conn) {
     const auto page = core::JobListing(conn).List(filter);
     auto jobs = nlohmann::ordered_json::array();

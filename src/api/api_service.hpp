@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "api/api_config.hpp"
+#include "api/dashboard_routes.hpp"
 #include "api/db_work_queue.hpp"
 #include "api/image_routes.hpp"
 #include "api/router.hpp"
@@ -117,6 +118,7 @@ class ApiService {
   core::ConnectionPool pool_;
   DbWorkQueue work_;
   ImageRoutes images_;  // after work_: stopped before it, destroyed before it
+  DashboardRoutes dashboard_;
 
   std::mutex depth_mutex_;
   std::chrono::steady_clock::time_point depth_read_at_{};

@@ -46,6 +46,19 @@ DbWorkQueue::DbWorkQueue(core::ConnectionPool& pool, core::Metrics* metrics, DbW
 
 DbWorkQueue::~DbWorkQueue() { Stop(); }
 
+void DbWorkQueue::SubmitRead(Work work, Refusal refused) {
+  Submit(
+      [work](core::pg::Connection& conn) {
+        try {
+          work(conn);
+        } catch (const Transient&) {
+          // The failed call dropped the broken session; the retry reconnects.
+          work(conn);
+        }
+      },
+      std::move(refused));
+}
+
 void DbWorkQueue::Submit(Work work, Refusal refused) {
   bool stopping;
   {

@@ -67,6 +67,9 @@ class DbWorkQueue {
   // cannot run (see above), `refused` gets the exception instead; exactly
   // one of the two runs to its end. `refused` may run on the caller's thread.
   void Submit(Work work, Refusal refused);
+  // Submit for work that only reads: retried once when the session it got
+  // turns out broken (the database restarted since its last use).
+  void SubmitRead(Work work, Refusal refused);
 
   // Enqueues one job (coalesced as described above); `done` is called
   // exactly once, on a worker thread or the caller's.

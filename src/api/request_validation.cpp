@@ -227,6 +227,98 @@ core::JobFilter ParseListQuery(const std::map<std::string, std::string>& query) 
   return filter;
 }
 
+namespace {
+
+// A query's keys must be among `known` (listed in the error).
+void OnlyKeys(const std::map<std::string, std::string>& query, const std::vector<std::string>& known) {
+  for (const auto& [key, value] : query) {
+    if (std::find(known.begin(), known.end(), key) != known.end()) continue;
+    std::string list;
+    for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
+    Invalid(key, "unknown query parameter (expected " + list + ")");
+  }
+}
+
+// A query value that must be a whole number within [min, max].
+long long QueryInteger(const std::map<std::string, std::string>& query, const std::string& key, long long min,
+                       long long max, long long fallback) {
+  const auto it = query.find(key);
+  if (it == query.end() || it->second.empty()) return fallback;
+  const auto& value = it->second;
+  const std::string range = "must be an integer between " + std::to_string(min) + " and " + std::to_string(max);
+  if (value.size() > 9 || !AllDigits(value, 0, value.size())) Invalid(key, range);
+  const long long n = std::stoll(value);
+  if (n < min || n > max) Invalid(key, range);
+  return n;
+}
+
+std::optional<std::string> QueryText(const std::map<std::string, std::string>& query, const std::string& key) {
+  const auto it = query.find(key);
+  if (it == query.end() || it->second.empty()) return std::nullopt;
+  return Text(it->second, key, 128);
+}
+
+}  // namespace
+
+std::map<std::string, std::string> DecodeQuery(const std::vector<std::pair<std::string, std::string>>& raw) {
+  std::map<std::string, std::string> query;
+  for (const auto& [key, value] : raw) {
+    const auto name = UrlDecode(key, "query");
+    query.emplace(name, UrlDecode(value, name));
+  }
+  return query;
+}
+
+double ParseWorkersQuery(const std::map<std::string, std::string>& query) {
+  OnlyKeys(query, {"within_seconds"});
+  return static_cast<double>(QueryInteger(query, "within_seconds", 1, 86400, 300));
+}
+
+ThroughputQuery ParseThroughputQuery(const std::map<std::string, std::string>& query) {
+  OnlyKeys(query, {"seconds", "queue"});
+  ThroughputQuery out;
+  out.seconds = static_cast<int>(QueryInteger(query, "seconds", 10, 900, 300));
+  out.queue = QueryText(query, "queue");
+  return out;
+}
+
+ErrorsQuery ParseErrorsQuery(const std::map<std::string, std::string>& query) {
+  OnlyKeys(query, {"queue", "kind"});
+  return {QueryText(query, "queue"), QueryText(query, "kind")};
+}
+
+BulkRequest ParseBulkRequest(const nlohmann::json& body, bool retry) {
+  if (!body.is_object()) Invalid("body", "must be a JSON object, got " + TypeName(body));
+  BulkRequest out;
+  out.filter.state = retry ? core::JobState::kDead : core::JobState::kQueued;
+  const std::string allowed = retry ? "dead or cancelled" : "queued or running";
+  for (const auto& [key, value] : body.items()) {
+    if (value.is_null()) continue;
+    if (key == "state") {
+      const auto text = Text(value, "state", 16);
+      const bool ok = retry ? (text == "dead" || text == "cancelled") : (text == "queued" || text == "running");
+      if (!ok) Invalid("state", "must be " + allowed + ", got " + text.substr(0, 16));
+      out.filter.state = core::ParseJobState(text);
+    } else if (key == "queue") {
+      out.filter.queue = Text(value, "queue", 128);
+    } else if (key == "kind") {
+      out.filter.kind = Text(value, "kind", 128);
+    } else if (key == "error" && retry) {
+      // An error group as GET /v1/errors names it: one line, <= 200 characters.
+      if (!value.is_string()) Invalid("error", "must be a string, got " + TypeName(value));
+      out.filter.error = value.get<std::string>();
+      if (out.filter.error->size() > 800) Invalid("error", "must be at most 800 bytes (an error group is 200 characters)");
+      if (!core::IsStorableText(*out.filter.error)) Invalid("error", "must not contain NUL characters");
+    } else if (key == "limit") {
+      out.limit = Integer(value, "limit", 1, kMaxBulkJobs);
+    } else {
+      Invalid(key, retry ? "unknown field (expected state, queue, kind, error, limit)"
+                         : "unknown field (expected state, queue, kind, limit)");
+    }
+  }
+  return out;
+}
+
 core::JobId ParseJobId(const std::string& text) {
   // 19 digits at most: anything longer overflows a bigint.
   if (text.empty() || text.size() > 19 || !AllDigits(text, 0, text.size())) {

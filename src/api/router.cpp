@@ -92,6 +92,11 @@ const std::vector<Route>& ApiRoutes() {
       {RouteId::kSeedSubmit, "POST", "/submit"},
       {RouteId::kSeedUpload, "POST", "/upload"},
       {RouteId::kSeedImage, "GET", "/image/{id}"},
+      {RouteId::kListWorkers, "GET", "/v1/workers"},
+      {RouteId::kThroughput, "GET", "/v1/throughput"},
+      {RouteId::kDeadErrors, "GET", "/v1/errors"},
+      {RouteId::kBulkRetry, "POST", "/v1/jobs/retry"},
+      {RouteId::kBulkCancel, "POST", "/v1/jobs/cancel"},
   };
   return kRoutes;
 }

@@ -26,6 +26,11 @@ enum class RouteId {
   kSeedSubmit,      // POST /submit (seed 000)
   kSeedUpload,      // POST /upload (seed 003)
   kSeedImage,       // GET /image/{id} (seed 003)
+  kListWorkers,     // GET /v1/workers
+  kThroughput,      // GET /v1/throughput
+  kDeadErrors,      // GET /v1/errors
+  kBulkRetry,       // POST /v1/jobs/retry
+  kBulkCancel,      // POST /v1/jobs/cancel
 };
 
 struct Route {

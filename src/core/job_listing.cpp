@@ -2,6 +2,8 @@
 
 #include <unordered_map>
 
+#include <nlohmann/json.hpp>
+
 #include "core/errors.hpp"
 #include "core/pg/params.hpp"
 
@@ -96,6 +98,34 @@ std::map<std::string, std::int64_t> JobListing::DueDepth() {
   for (const auto& row : conn_.Exec("api_due_depth")) {
     out[row["queue"].as<std::string>()] = row["depth"].as<std::int64_t>();
   }
+  return out;
+}
+
+std::vector<ThroughputBucket> JobListing::Throughput(int seconds, const std::optional<std::string>& queue) {
+  if (seconds < 10 || seconds > 900) throw InvalidArgument("seconds: must be between 10 and 900", "seconds");
+  std::vector<ThroughputBucket> out;
+  for (const auto& row : conn_.Exec("api_throughput", seconds, OrNull(queue))) {
+    out.push_back({row["at"].as<std::string>(), row["succeeded"].as<std::int64_t>(), row["dead"].as<std::int64_t>(),
+                   row["cancelled"].as<std::int64_t>()});
+  }
+  return out;
+}
+
+ErrorGroups JobListing::DeadErrors(const std::optional<std::string>& queue, const std::optional<std::string>& kind,
+                                   int scan_limit) {
+  ErrorGroups out;
+  for (const auto& row : conn_.Exec("api_dead_errors", OrNull(queue), OrNull(kind), scan_limit)) {
+    ErrorGroup g;
+    g.error = row["error"].as<std::string>();
+    g.jobs = row["jobs"].as<std::int64_t>();
+    for (const auto& k : nlohmann::json::parse(row["kinds_json"].as<std::string>())) g.kinds.push_back(k);
+    for (const auto& q : nlohmann::json::parse(row["queues_json"].as<std::string>())) g.queues.push_back(q);
+    g.latest_id = row["latest_id"].as<JobId>();
+    g.latest_finished_at = row["latest_finished_at"].as<std::string>();
+    out.scanned = row["scanned"].as<std::int64_t>();
+    out.groups.push_back(std::move(g));
+  }
+  out.complete = out.scanned < scan_limit;
   return out;
 }
 

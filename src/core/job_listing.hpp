@@ -29,6 +29,31 @@ struct JobPage {
   std::optional<JobId> next;      // pass as before_id for the next page; unset: no more
 };
 
+// Jobs finished in one 10-second bucket (its start, RFC 3339 UTC).
+struct ThroughputBucket {
+  std::string at;
+  std::int64_t succeeded = 0;
+  std::int64_t dead = 0;
+  std::int64_t cancelled = 0;
+};
+
+// Dead jobs that share an error: the first line of last_error, at most 200
+// characters (what Queue::RetryMatching's error filter takes).
+struct ErrorGroup {
+  std::string error;
+  std::int64_t jobs = 0;
+  std::vector<std::string> kinds;
+  std::vector<std::string> queues;
+  JobId latest_id = 0;
+  std::string latest_finished_at;
+};
+
+struct ErrorGroups {
+  std::vector<ErrorGroup> groups;  // largest first, at most 100
+  std::int64_t scanned = 0;        // dead jobs looked at (the newest ones)
+  bool complete = false;           // every matching dead job was looked at
+};
+
 class JobListing {
  public:
   explicit JobListing(pg::Connection& conn) : conn_(conn) {}
@@ -42,6 +67,13 @@ class JobListing {
   JobPage List(const JobFilter& filter);
   // Due queued jobs per queue; queues with none due are absent.
   std::map<std::string, std::int64_t> DueDepth();
+  // Jobs finished per 10-second bucket over the last `seconds` (10..900),
+  // oldest first, every bucket present; the last one is still filling.
+  std::vector<ThroughputBucket> Throughput(int seconds, const std::optional<std::string>& queue);
+  // The newest `scan_limit` dead jobs of the queue and kind (unset: any),
+  // grouped by error.
+  ErrorGroups DeadErrors(const std::optional<std::string>& queue, const std::optional<std::string>& kind,
+                         int scan_limit = 10000);
 
  private:
   pg::Connection& conn_;

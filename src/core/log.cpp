@@ -22,23 +22,31 @@ constexpr char kFieldsMarker = '\x1e';
 LogFormat g_format = LogFormat::kConsole;
 
 // One JSON object per line; never lets a hostile message break the line.
+}  // namespace
+
+std::string Rfc3339Utc(std::chrono::system_clock::time_point time) {
+  const auto since_epoch = time.time_since_epoch();
+  const auto secs = std::chrono::duration_cast<std::chrono::seconds>(since_epoch);
+  const auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(since_epoch - secs);
+  std::time_t t = secs.count();
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char stamp[40];
+  std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
+  char full[48];
+  std::snprintf(full, sizeof full, "%s.%03dZ", stamp, static_cast<int>(millis.count()));
+  return full;
+}
+
+namespace {
+
 class JsonFormatter : public spdlog::formatter {
  public:
   explicit JsonFormatter(std::string component) : component_(std::move(component)) {}
 
   void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
     nlohmann::json line;
-    const auto since_epoch = msg.time.time_since_epoch();
-    const auto secs = std::chrono::duration_cast<std::chrono::seconds>(since_epoch);
-    const auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(since_epoch - secs);
-    std::time_t t = secs.count();
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char stamp[40];
-    std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
-    char full[48];
-    std::snprintf(full, sizeof full, "%s.%03dZ", stamp, static_cast<int>(millis.count()));
-    line["time"] = full;
+    line["time"] = Rfc3339Utc(msg.time);
     line["level"] = std::string(spdlog::level::to_string_view(msg.level).data(),
                                 spdlog::level::to_string_view(msg.level).size());
     if (!component_.empty()) line["component"] = component_;

@@ -1,6 +1,7 @@
 #pragma once
 // Process-wide logging on spdlog: LOG_LEVEL and LOG_FORMAT as in DESIGN.md.
 // JSON lines carry time, level, msg and the fields passed to LogFields.
+#include <chrono>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -19,6 +20,10 @@ struct LogConfig {
   // pipe read by a thread, and the logger writes to a copy of the old fd 2.
   bool capture_stderr = false;
 };
+
+// "2026-12-01T06:00:00.123Z": log lines' time, and timestamps we hand to
+// PostgreSQL.
+std::string Rfc3339Utc(std::chrono::system_clock::time_point time);
 
 // Installs the default logger. Throws ConfigError for an unknown level.
 void InitLogging(const LogConfig& config);

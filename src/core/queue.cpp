@@ -1,5 +1,6 @@
 #include "core/queue.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <limits>
 #include <unordered_set>
@@ -12,23 +13,10 @@
 namespace jobqueue::core {
 namespace {
 
+using pg::TextArray;
+
 constexpr std::size_t kMaxNameBytes = 128;
 constexpr std::size_t kMaxKeyBytes = 512;
-
-// A Postgres array literal of quoted elements: {"a","b\"c"}.
-std::string TextArray(const std::vector<std::string>& items) {
-  std::string out = "{";
-  for (std::size_t i = 0; i < items.size(); ++i) {
-    if (i) out += ',';
-    out += '"';
-    for (char c : items[i]) {
-      if (c == '"' || c == '\\') out += '\\';
-      out += c;
-    }
-    out += '"';
-  }
-  return out + "}";
-}
 
 std::string IdArray(const std::vector<Lease>& leases) {
   std::string out = "{";
@@ -369,6 +357,51 @@ void CheckTransition(const pqxx::result& rows, JobId id, const char* verb) {
 void Queue::Cancel(JobId id) { CheckTransition(conn_.Exec("cancel_job", id), id, "cancelled"); }
 
 void Queue::Retry(JobId id) { CheckTransition(conn_.Exec("retry_job", id), id, "retried"); }
+
+namespace {
+
+// Runs one batch statement after another until one changes fewer than a
+// batch or the limit is reached.
+template <typename RunBatch>
+Queue::BulkResult InBatches(std::int64_t limit, int batch, RunBatch run_batch) {
+  if (limit < 1) throw InvalidArgument("limit: must be at least 1", "limit");
+  Queue::BulkResult result;
+  for (;;) {
+    const auto want = static_cast<int>(std::min<std::int64_t>(batch, limit - result.changed));
+    const auto changed = run_batch(want);
+    result.changed += changed;
+    if (changed < want) return result;
+    if (result.changed >= limit) {
+      result.more = true;
+      return result;
+    }
+  }
+}
+
+}  // namespace
+
+Queue::BulkResult Queue::RetryMatching(const BulkFilter& filter, std::int64_t limit, int batch) {
+  if (filter.state != JobState::kDead && filter.state != JobState::kCancelled) {
+    throw InvalidArgument("state: only dead or cancelled jobs can be retried", "state");
+  }
+  const std::string state = ToString(filter.state);
+  return InBatches(limit, batch, [&](int n) {
+    return conn_.Exec("retry_matching", state, pg::OrNull(filter.queue), pg::OrNull(filter.kind),
+                      pg::OrNull(filter.error), n)[0]["changed"].as<std::int64_t>();
+  });
+}
+
+Queue::BulkResult Queue::CancelMatching(const BulkFilter& filter, std::int64_t limit, int batch) {
+  if (filter.state != JobState::kQueued && filter.state != JobState::kRunning) {
+    throw InvalidArgument("state: only queued or running jobs can be cancelled", "state");
+  }
+  if (filter.error) throw InvalidArgument("error: cancel does not filter by error", "error");
+  const std::string state = ToString(filter.state);
+  return InBatches(limit, batch, [&](int n) {
+    return conn_.Exec("cancel_matching", state, pg::OrNull(filter.queue), pg::OrNull(filter.kind), n)[0]["changed"]
+        .as<std::int64_t>();
+  });
+}
 
 std::optional<Job> Queue::Get(JobId id) {
   const auto rows = conn_.Exec("get_job", id);

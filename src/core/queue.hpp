@@ -83,6 +83,23 @@ class Queue {
   // dead|cancelled -> queued, due now, attempts reset. Throws NotFound/Conflict.
   void Retry(JobId id);
 
+  // Bulk transitions by filter, for the dashboard and scripts: at most
+  // `limit` jobs, in batches of `batch` (each its own short statement, so
+  // no long transaction or lock), the oldest first. `more` is set when the
+  // limit stopped it with a full last batch: more jobs may match.
+  struct BulkFilter {
+    JobState state = JobState::kDead;  // retry: dead|cancelled; cancel: queued|running
+    std::optional<std::string> queue;
+    std::optional<std::string> kind;
+    std::optional<std::string> error;  // retry only: the error group (JobListing::DeadErrors)
+  };
+  struct BulkResult {
+    std::int64_t changed = 0;
+    bool more = false;
+  };
+  BulkResult RetryMatching(const BulkFilter& filter, std::int64_t limit, int batch = 1000);
+  BulkResult CancelMatching(const BulkFilter& filter, std::int64_t limit, int batch = 1000);
+
   std::optional<Job> Get(JobId id);
 
   std::vector<QueueDepthRow> Depth();

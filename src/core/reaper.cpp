@@ -2,6 +2,7 @@
 
 #include "core/errors.hpp"
 #include "core/metrics.hpp"
+#include "core/worker_registry.hpp"
 
 namespace jobqueue::core {
 
@@ -38,6 +39,10 @@ std::int64_t Reaper::PruneFinished(double retention_seconds, int limit,
   const auto pruned = static_cast<std::int64_t>(rows.size());
   if (metrics_) metrics_->JobsPruned(static_cast<double>(pruned));
   return pruned;
+}
+
+std::int64_t Reaper::PruneWorkers(double unseen_seconds) {
+  return WorkerRegistry(conn_).Prune(unseen_seconds);
 }
 
 std::int64_t Reaper::CompactFinishedCounts() {

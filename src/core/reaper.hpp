@@ -43,6 +43,10 @@ class Reaper {
   // reads of the counts stay short. Returns the rows left.
   std::int64_t CompactFinishedCounts();
 
+  // Deletes the rows of jobqueue.workers not seen for a day (workers that
+  // went away: a scaled-down pod). Returns how many.
+  std::int64_t PruneWorkers(double unseen_seconds = 86400);
+
  private:
   pg::Connection& conn_;
   Metrics* metrics_;

@@ -41,6 +41,7 @@ PassReport RunPass(core::Reaper& reaper, const ReaperOptions& options) {
     }
   }
   reaper.CompactFinishedCounts();
+  reaper.PruneWorkers();
   report.seconds = std::chrono::duration<double>(Clock::now() - started).count();
   return report;
 }

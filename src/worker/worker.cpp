@@ -12,6 +12,7 @@
 #include "core/metrics.hpp"
 #include "core/pg/connection.hpp"
 #include "core/queue.hpp"
+#include "core/worker_registry.hpp"
 #include "worker/notification_listener.hpp"
 
 namespace jobqueue::worker {
@@ -101,6 +102,8 @@ bool Worker::Run() {
   loop_tick_ns_ = Clock::now().time_since_epoch().count();
   next_poll_ = Clock::now();
   next_heartbeat_ = Clock::now() + Seconds(options_.heartbeat_seconds);
+  next_report_ = Clock::now();
+  started_at_ = core::Rfc3339Utc(std::chrono::system_clock::now());
   for (int i = 0; i < options_.concurrency; ++i) executors_.emplace_back([this] { ExecutorLoop(); });
   NotificationListener listener(options_.dsn,
                                 std::set<std::string>(options_.queues.begin(), options_.queues.end()),
@@ -131,6 +134,7 @@ bool Worker::Run() {
   }
   for (auto& t : executors_) t.join();
   executors_.clear();
+  ReportStopped();
   return true;
 }
 
@@ -275,8 +279,9 @@ bool Worker::NextRound(Round* round) {
          (!backlog_ || stopping_ || static_cast<int>(pending_successes_.size()) >= threshold ||
           now >= flush_at));
     const bool heartbeat = now >= next_heartbeat_ && !held_.empty() && !heartbeat_in_flight_;
+    const bool report = now >= next_report_ && !report_in_flight_ && !stopping_;
 
-    if (want_claim || flush_due || heartbeat) {
+    if (want_claim || flush_due || heartbeat || report) {
       notified_ = false;
       round->releases.swap(pending_release_);
       round->failures.swap(pending_failures_);
@@ -286,6 +291,8 @@ bool Worker::NextRound(Round* round) {
       claims_in_flight_ += round->claim;
       if (round->claim > 0) next_poll_ = now + Seconds(options_.poll_interval_seconds);
       if (heartbeat) heartbeat_in_flight_ = true;
+      round->report = report;
+      if (report) report_in_flight_ = true;
       ++rounds_in_flight_;
       return true;
     }
@@ -294,6 +301,7 @@ bool Worker::NextRound(Round* round) {
     auto until = now + std::chrono::seconds(1);
     if (can_claim) until = std::min(until, next_poll_);
     if (!held_.empty() && !heartbeat_in_flight_) until = std::min(until, next_heartbeat_);
+    if (!report_in_flight_ && !stopping_) until = std::min(until, next_report_);
     if (!pending_successes_.empty()) until = std::min(until, flush_at);
     if (stopping_) until = std::min(until, grace_deadline_ + std::chrono::seconds(2));
     if (!held_.empty()) until = std::min(until, next_timeout_check_);
@@ -323,6 +331,7 @@ void Worker::Requeue(Round& round) {
                             std::make_move_iterator(round.successes.end()));
   claims_in_flight_ -= round.claim;
   if (round.heartbeat) heartbeat_in_flight_ = false;
+  if (round.report) report_in_flight_ = false;
   --rounds_in_flight_;
   round = Round();
 }
@@ -468,9 +477,41 @@ void Worker::WriteAndClaim(core::Queue& queue, Round& round) {
     HeartbeatLeases(queue);
     round.heartbeat = false;
   }
+  if (round.report) {
+    ReportSelf(queue.connection());
+    round.report = false;
+  }
   std::lock_guard<std::mutex> lk(mu_);
   --rounds_in_flight_;
   dispatch_cv_.notify_all();  // the drain check and other dispatchers may be waiting on this
+}
+
+void Worker::ReportSelf(core::pg::Connection& conn) {
+  core::WorkerReport report;
+  report.id = options_.worker_id;
+  report.queues = options_.queues;
+  report.concurrency = options_.concurrency;
+  report.started_at = started_at_;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    report.running = busy_;
+  }
+  core::WorkerRegistry(conn).Seen(report);
+  std::lock_guard<std::mutex> lk(mu_);
+  next_report_ = Clock::now() + Seconds(options_.report_seconds);
+  report_in_flight_ = false;
+}
+
+void Worker::ReportStopped() {
+  // A fresh short session: the dispatchers' are closed by now. Best effort:
+  // a worker that cannot say so simply stops being seen.
+  try {
+    core::pg::Connection conn(options_.dsn);
+    core::WorkerRegistry(conn).Stopped(options_.worker_id);
+  } catch (const std::exception& e) {
+    spdlog::debug("{}", core::LogFields("could not record the worker as stopped",
+                                        {{"worker_id", options_.worker_id}, {"error", e.what()}}));
+  }
 }
 
 void Worker::HeartbeatLeases(core::Queue& queue) {

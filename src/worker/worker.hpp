@@ -29,6 +29,9 @@
 
 namespace jobqueue::core {
 class Metrics;
+namespace pg {
+class Connection;
+}
 class Queue;
 }  // namespace jobqueue::core
 
@@ -44,6 +47,7 @@ struct WorkerOptions {
   double poll_interval_seconds = 1.0;      // look for due jobs this often without a NOTIFY
   double lease_seconds = 300;              // lease length; extended by heartbeats
   double heartbeat_seconds = 100;          // extend held leases this often (< lease_seconds)
+  double report_seconds = 15;              // record itself in jobqueue.workers this often
   double job_timeout_seconds = 300;        // a handler running longer is failed (retryable)
   double shutdown_grace_seconds = 25;      // after Stop(), how long running jobs may finish
   // While jobs are plentiful, finished jobs wait up to this long so that
@@ -125,6 +129,7 @@ class Worker {
     std::vector<Finished> successes;
     int claim = 0;
     bool heartbeat = false;
+    bool report = false;  // record this worker in jobqueue.workers
   };
 
   void ExecutorLoop();
@@ -138,6 +143,10 @@ class Worker {
   // whatever was not written is then back in the pending lists.
   void WriteAndClaim(core::Queue& queue, Round& round);
   void HeartbeatLeases(core::Queue& queue);
+  // Upserts this worker's row in jobqueue.workers (the dashboard's and
+  // GET /v1/workers' list); best effort at exit.
+  void ReportSelf(core::pg::Connection& conn);
+  void ReportStopped();
   int WakeThreshold() const;
   // Jobs that may be leased beyond the executors (fetch-ahead), from the
   // observed handler time; 0 while unknown or when jobs are long.
@@ -179,6 +188,9 @@ class Worker {
   Clock::time_point next_heartbeat_;
   Clock::time_point next_timeout_check_;
   bool heartbeat_in_flight_ = false;
+  Clock::time_point next_report_;
+  bool report_in_flight_ = false;
+  std::string started_at_;  // this Run()'s start, RFC 3339 UTC
   WorkerStats stats_;
 
   std::atomic<int> sessions_up_{0};

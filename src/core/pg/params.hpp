@@ -1,8 +1,9 @@
 #pragma once
 // Turning C++ values into statement parameters, shared by core's classes
-// that run statements (Queue, JobBlobs, JobListing).
+// that run statements (Queue, JobBlobs, JobListing, WorkerRegistry).
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -21,6 +22,21 @@ inline std::string DumpJson(const nlohmann::json& value, const char* field) {
   } catch (const nlohmann::json::exception&) {
     throw InvalidArgument(std::string(field) + ": contains invalid UTF-8", field);
   }
+}
+
+// A Postgres array literal of quoted elements: {"a","b\"c"}.
+inline std::string TextArray(const std::vector<std::string>& items) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (i) out += ',';
+    out += '"';
+    for (char c : items[i]) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  return out + "}";
 }
 
 }  // namespace jobqueue::core::pg

@@ -123,3 +123,69 @@ GROUP BY queue;
 SELECT now() + make_interval(secs => d) AS run_at
 FROM unnest($1::float8[]) WITH ORDINALITY AS t(d, ord)
 ORDER BY ord;
+
+-- name: api_throughput
+-- Jobs finished per 10-second bucket over the last $1 seconds (10..900),
+-- per finished state, in queue $2 (NULL: all): the positive finished-count
+-- deltas (migrations/0004, bucketed by 0006). Every bucket is present,
+-- oldest first, zeros included; the last one is the current bucket, still
+-- filling. Cost: the count rows of 15 minutes, never the jobs.
+WITH buckets AS (
+  SELECT b AS at
+  FROM generate_series(jobqueue.throughput_bucket(now()) - make_interval(secs => ceil($1::float8 / 10) * 10 - 10),
+                       jobqueue.throughput_bucket(now()), interval '10 seconds') AS b
+),
+finished AS (
+  SELECT jobqueue.throughput_bucket(at) AS at, state, sum(jobs) AS jobs
+  FROM jobqueue.finished_counts
+  WHERE jobs > 0 AND at >= (SELECT min(at) FROM buckets)
+    AND ($2::text IS NULL OR queue = $2::text)
+  GROUP BY 1, 2
+)
+SELECT to_char(b.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS at,
+       coalesce(sum(f.jobs) FILTER (WHERE f.state = 'succeeded'), 0)::bigint AS succeeded,
+       coalesce(sum(f.jobs) FILTER (WHERE f.state = 'dead'), 0)::bigint AS dead,
+       coalesce(sum(f.jobs) FILTER (WHERE f.state = 'cancelled'), 0)::bigint AS cancelled
+FROM buckets AS b
+LEFT JOIN finished AS f ON f.at = b.at
+GROUP BY b.at
+ORDER BY b.at;
+
+-- name: api_dead_errors
+-- Dead jobs of queue $1 and kind $2 (NULL: any) grouped by error: the first
+-- line of last_error, at most 200 characters (what retry_matching takes).
+-- Looks at the newest $3 dead jobs only, found per (queue, kind) group
+-- through jobs_finished_group_idx, so the cost is bounded however many are
+-- kept; `scanned` says how many were looked at. The 100 largest groups.
+WITH groups AS (
+  SELECT queue, kind FROM jobqueue.finished_counts
+  WHERE state = 'dead'
+    AND ($1::text IS NULL OR queue = $1::text)
+    AND ($2::text IS NULL OR kind = $2::text)
+  GROUP BY queue, kind
+  HAVING sum(jobs) > 0
+),
+dead AS (
+  SELECT d.* FROM groups AS g
+  CROSS JOIN LATERAL (
+    SELECT j.id, j.queue, j.kind, j.finished_at,
+           left(split_part(coalesce(j.last_error, ''), E'\n', 1), 200) AS error
+    FROM jobqueue.jobs AS j
+    WHERE j.state IN ('succeeded', 'dead', 'cancelled')
+      AND j.state = 'dead' AND j.queue = g.queue AND j.kind = g.kind
+    ORDER BY j.id DESC
+    LIMIT $3
+  ) AS d
+  ORDER BY d.id DESC
+  LIMIT $3
+)
+SELECT error, count(*) AS jobs,
+       array_to_json(array_agg(DISTINCT kind ORDER BY kind))::text AS kinds_json,
+       array_to_json(array_agg(DISTINCT queue ORDER BY queue))::text AS queues_json,
+       max(id) AS latest_id,
+       to_char(max(finished_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS latest_finished_at,
+       (SELECT count(*) FROM dead) AS scanned
+FROM dead
+GROUP BY error
+ORDER BY count(*) DESC, max(id) DESC
+LIMIT 100;

@@ -338,3 +338,74 @@ LEFT JOIN (SELECT queue, state, sum(jobs)::bigint AS finished
            WHERE at >= now() - interval '1 minute' AND jobs > 0
            GROUP BY queue, state) AS f ON f.queue = d.queue AND f.state = d.state
 ORDER BY d.queue, d.state;
+
+-- name: retry_matching
+-- Bulk retry, one batch: queues again, due now with a fresh set of attempts,
+-- at most $5 jobs in state $1 ('dead' or 'cancelled') of queue $2 and kind
+-- $3 (NULL: any) whose error group is $4 (the first line of last_error, at
+-- most 200 characters, as api_dead_errors groups them; NULL: any). The
+-- oldest first. Returns how many changed. Finds them per (queue, kind)
+-- group through jobs_finished_group_idx, so the cost follows the matching
+-- jobs, never the rest of the history; a job another statement moved
+-- meanwhile fails the state check and is left alone.
+WITH groups AS (
+  SELECT queue, kind FROM jobqueue.finished_counts
+  WHERE state = $1::jobqueue.job_state
+    AND ($2::text IS NULL OR queue = $2::text)
+    AND ($3::text IS NULL OR kind = $3::text)
+  GROUP BY queue, kind
+  HAVING sum(jobs) > 0
+),
+picked AS (
+  SELECT p.id FROM groups AS g
+  CROSS JOIN LATERAL (
+    SELECT j.id FROM jobqueue.jobs AS j
+    WHERE j.state IN ('succeeded', 'dead', 'cancelled')
+      AND j.state = $1::jobqueue.job_state AND j.queue = g.queue AND j.kind = g.kind
+      AND ($4::text IS NULL OR left(split_part(coalesce(j.last_error, ''), E'\n', 1), 200) = $4::text)
+    ORDER BY j.id
+    LIMIT $5
+  ) AS p
+  ORDER BY p.id
+  LIMIT $5
+),
+retried AS (
+  UPDATE jobqueue.jobs AS j
+  SET state = 'queued', attempts = 0, run_at = now(), finished_at = NULL, result = NULL
+  FROM picked
+  WHERE j.id = picked.id AND j.state = $1::jobqueue.job_state
+  RETURNING j.queue
+),
+notified AS (
+  SELECT pg_notify('jobqueue', queue) FROM (SELECT DISTINCT queue FROM retried) AS q
+)
+SELECT (SELECT count(*) FROM retried) AS changed, (SELECT count(*) FROM notified) AS notified;
+
+-- name: cancel_matching
+-- Bulk cancel, one batch: at most $4 jobs in state $1 ('queued' or
+-- 'running') of queue $2 and kind $3 (NULL: any), the oldest first, through
+-- the partial index that holds that state. A running job's worker finds
+-- its lease gone, as with cancel_job. Returns how many changed.
+-- One branch per state, each on its partial index whatever the plan
+-- (state = $1 alone would let a generic plan scan the whole table).
+WITH picked AS (
+  SELECT c.id FROM (
+    SELECT id FROM jobqueue.jobs
+    WHERE state = 'queued' AND $1::text = 'queued'
+      AND ($2::text IS NULL OR queue = $2::text) AND ($3::text IS NULL OR kind = $3::text)
+    UNION ALL
+    SELECT id FROM jobqueue.jobs
+    WHERE state = 'running' AND $1::text = 'running'
+      AND ($2::text IS NULL OR queue = $2::text) AND ($3::text IS NULL OR kind = $3::text)
+  ) AS c
+  ORDER BY c.id
+  LIMIT $4
+),
+cancelled AS (
+  UPDATE jobqueue.jobs AS j
+  SET state = 'cancelled', finished_at = now(), lease_token = NULL, lease_expires_at = NULL
+  FROM picked
+  WHERE j.id = picked.id AND j.state = $1::text::jobqueue.job_state
+  RETURNING 1
+)
+SELECT count(*) AS changed FROM cancelled;
