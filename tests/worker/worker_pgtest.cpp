@@ -204,6 +204,42 @@ TEST_CASE("stopping waits for running jobs and leaves nothing leased", "[pg][wor
         20 - started.load());
 }
 
+TEST_CASE("a worker records itself in jobqueue.workers while it runs, and as stopped when it drains",
+          "[pg][worker]") {
+  TestDatabase db;
+  std::atomic<bool> release{false};
+  std::atomic<int> started{0};
+  worker::HandlerRegistry handlers;
+  handlers.Register("hold", [&](const worker::JobContext& ctx) {
+    ++started;
+    while (!release && !ctx.cancelled) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    return worker::HandlerOutcome::Success();
+  });
+  auto options = Options(db, "pod-7");
+  options.queues = {"default", "images"};
+  options.report_seconds = 0.2;
+  const auto row = [&](const std::string& column) {
+    return db.Scalar<std::string>("SELECT coalesce(" + column + "::text, 'null') FROM jobqueue.workers WHERE id = 'pod-7'");
+  };
+  RunningWorker w(options, handlers);
+  // At once on start, before any job.
+  REQUIRE(WaitFor([&] { return db.Scalar<long>("SELECT count(*) FROM jobqueue.workers") == 1; }, 5000));
+  CHECK(row("queues") == "{default,images}");
+  CHECK(row("concurrency") == "4");
+  CHECK(row("stopped_at") == "null");
+  // Then every report_seconds, with the jobs running at the time.
+  Enqueue(db, "hold");
+  Enqueue(db, "hold");
+  REQUIRE(WaitFor([&] { return started == 2; }, 10000));
+  CHECK(WaitFor([&] { return row("running") == "2"; }, 5000));
+  const auto seen = row("seen_at");
+  CHECK(WaitFor([&] { return row("seen_at") != seen; }, 5000));
+  release = true;
+  CHECK(w.StopAndJoin());
+  CHECK(row("stopped_at") != "null");
+  CHECK(row("running") == "0");
+}
+
 TEST_CASE("a handler that ignores cancellation is abandoned after the grace period", "[pg][worker]") {
   TestDatabase db;
   std::atomic<bool> release{false};
