@@ -28,6 +28,8 @@ const std::vector<Target> kTargets = {
     {"GET", "/v1/queues", false},         {"GET", "/health", false},            {"GET", "/ready", false},
     {"GET", "/metrics", false},           {"GET", "/v1/jobs/999999999", false}, {"PUT", "/v1/jobs", false},
     {"GET", "/nope", false},
+    {"POST", "/v1/jobs/retry", false},    {"POST", "/v1/jobs/cancel", false},   {"GET", "/v1/workers", false},
+    {"GET", "/v1/throughput", false},     {"GET", "/v1/errors", false},         {"GET", "/ui/", false},
 };
 
 class Fuzzer {
