@@ -212,6 +212,8 @@ int Dev(std::optional<int> workers) {
   const std::string auth = env.String("API_SECRET_KEY", "").empty() ? "" : " -H \"Authorization: Bearer $API_SECRET_KEY\"";
   PrintPrefixed("dev", "ready: API on " + url + ", " + std::to_string(replicas) +
                            " workers and a reaper on DATABASE_URL='" + dsn + "'");
+  PrintPrefixed("dev", "  the dashboard: open " + url + "/ui/ in a browser" +
+                           (auth.empty() ? "" : " (it asks for the API_SECRET_KEY)"));
   PrintPrefixed("dev", "  submit a job (prints it, keeps its id in $ID):");
   PrintPrefixed("dev", "  ID=$(curl -s -X POST " + url + "/v1/jobs" + auth +
                            " -H 'Content-Type: application/json' -d '{\"kind\":\"sleep\",\"payload\":{\"seconds\":1}}'"

@@ -124,6 +124,9 @@ TEST_CASE("jobqueue dev runs the API, workers and a reaper and stops cleanly on 
     }
     REQUIRE(WaitFor([&] { return count("kind = 'noop' AND state = 'succeeded'") == 5; }, 20000));
     CHECK(HttpGet(api_port, "/ready") == 200);
+    // The dashboard it points to is there.
+    CHECK(log.find("http://127.0.0.1:" + std::to_string(api_port) + "/ui/") != std::string::npos);
+    CHECK(HttpGet(api_port, "/ui/") == 200);
 
     // The supervisor: a worker killed outright is reported and restarted
     // (it ran more than a few seconds, so at once), and the work goes on.
