@@ -39,7 +39,8 @@
 #    jobqueue.scaling_depth() for one queue and for all, pages of GET
 #    /v1/jobs (api_list_jobs, 50 newest first) unfiltered and filtered, a
 #    later page of dead jobs (the cursor in the middle of the history),
-#    api_get_jobs of one old job, and the running_jobs and dead_jobs views.
+#    api_get_jobs of one old job, the running_jobs and dead_jobs views, and
+#    the dashboard's GET /v1/throughput and GET /v1/errors.
 #    The API's $n parameters are written into the statement text as
 #    literals (NULL where unfiltered). Each read also runs once under
 #    EXPLAIN (ANALYZE, BUFFERS), into the log only (scaling_depth's own plan
@@ -441,6 +442,10 @@ define_reads() {
   add_read running "\`SELECT * FROM jobqueue.running_jobs\` ($LIVE_RUNNING running)" "SELECT * FROM jobqueue.running_jobs"
   add_read dead_view "\`SELECT * FROM jobqueue.dead_jobs ORDER BY finished_at DESC LIMIT 50\`" \
     "SELECT * FROM jobqueue.dead_jobs ORDER BY finished_at DESC LIMIT 50"
+  add_read throughput "GET /v1/throughput (dashboard): \`api_throughput\`, 5 minutes" \
+    "$(api_statement api_throughput | sed "s/[$]1/300/g; s/[$]2/NULL/g")"
+  add_read dead_errors "GET /v1/errors (dashboard): \`api_dead_errors\`, newest 1,000 dead" \
+    "$(api_statement api_dead_errors | sed "s/[$]1/NULL/g; s/[$]2/NULL/g; s/[$]3/1000/g")"
 }
 
 # Each read once under EXPLAIN (ANALYZE, BUFFERS), into the log (also the

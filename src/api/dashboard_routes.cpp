@@ -135,7 +135,7 @@ void DashboardRoutes::DeadErrors(const std::shared_ptr<Exchange>& ex) {
                             {"latest_id", g.latest_id},
                             {"latest_finished_at", g.latest_finished_at}});
         }
-        ex->ReplyJson(200, {{"groups", groups}, {"scanned", found.scanned}, {"complete", found.complete}});
+        ex->ReplyJson(200, {{"groups", groups}, {"scanned", found.scanned}, {"total", found.total}, {"complete", found.complete}});
       },
       [ex](std::exception_ptr error) { ReplyFailure(ex, error); });
 }

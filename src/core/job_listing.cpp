@@ -123,9 +123,10 @@ ErrorGroups JobListing::DeadErrors(const std::optional<std::string>& queue, cons
     g.latest_id = row["latest_id"].as<JobId>();
     g.latest_finished_at = row["latest_finished_at"].as<std::string>();
     out.scanned = row["scanned"].as<std::int64_t>();
+    out.total = row["total"].as<std::int64_t>();
     out.groups.push_back(std::move(g));
   }
-  out.complete = out.scanned < scan_limit;
+  out.complete = out.scanned == out.total;
   return out;
 }
 

@@ -51,6 +51,7 @@ struct ErrorGroup {
 struct ErrorGroups {
   std::vector<ErrorGroup> groups;  // largest first, at most 100
   std::int64_t scanned = 0;        // dead jobs looked at (the newest ones)
+  std::int64_t total = 0;          // dead jobs that match (exact)
   bool complete = false;           // every matching dead job was looked at
 };
 
@@ -73,7 +74,7 @@ class JobListing {
   // The newest `scan_limit` dead jobs of the queue and kind (unset: any),
   // grouped by error.
   ErrorGroups DeadErrors(const std::optional<std::string>& queue, const std::optional<std::string>& kind,
-                         int scan_limit = 10000);
+                         int scan_limit = 1000);
 
  private:
   pg::Connection& conn_;

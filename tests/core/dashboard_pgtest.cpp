@@ -119,6 +119,7 @@ TEST_CASE("dead jobs are grouped by the first line of their error, bounded", "[p
   REQUIRE(found.groups.size() == 2);
   CHECK(found.complete);
   CHECK(found.scanned == 6);
+  CHECK(found.total == 6);
   // Largest first; a tie goes to the group with the newest job.
   CHECK(found.groups[0].error == "timeout");
   CHECK(found.groups[0].jobs == 3);
@@ -136,6 +137,7 @@ TEST_CASE("dead jobs are grouped by the first line of their error, bounded", "[p
   // Bounded: only the newest `scan_limit` are looked at, and it says so.
   found = listing.DeadErrors(std::nullopt, std::nullopt, 4);
   CHECK(found.scanned == 4);
+  CHECK(found.total == 6);
   CHECK_FALSE(found.complete);
   CHECK(found.groups[0].error == "timeout");  // the 3 newest are the timeouts
 

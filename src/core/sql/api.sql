@@ -154,23 +154,25 @@ ORDER BY b.at;
 -- name: api_dead_errors
 -- Dead jobs of queue $1 and kind $2 (NULL: any) grouped by error: the first
 -- line of last_error, at most 200 characters (what retry_matching takes).
--- Looks at the newest $3 dead jobs only, found per (queue, kind) group
--- through jobs_finished_group_idx, so the cost is bounded however many are
--- kept; `scanned` says how many were looked at. The 100 largest groups.
+-- Looks at the newest $3 dead jobs only, so the cost is bounded however
+-- many are kept: their ids come from jobs_finished_group_idx alone (an
+-- index-only scan per (queue, kind) group), and only those $3 rows are read
+-- from the table. (Reading the error columns inside the per-group scan let
+-- the planner walk every dead job instead: 3 s over 10 million kept jobs.)
+-- `scanned` says how many were looked at, `total` how many dead jobs match
+-- (exact, from the counts). The 100 largest groups.
 WITH groups AS (
-  SELECT queue, kind FROM jobqueue.finished_counts
+  SELECT queue, kind, sum(jobs) AS jobs FROM jobqueue.finished_counts
   WHERE state = 'dead'
     AND ($1::text IS NULL OR queue = $1::text)
     AND ($2::text IS NULL OR kind = $2::text)
   GROUP BY queue, kind
   HAVING sum(jobs) > 0
 ),
-dead AS (
-  SELECT d.* FROM groups AS g
+newest AS (
+  SELECT d.id FROM groups AS g
   CROSS JOIN LATERAL (
-    SELECT j.id, j.queue, j.kind, j.finished_at,
-           left(split_part(coalesce(j.last_error, ''), E'\n', 1), 200) AS error
-    FROM jobqueue.jobs AS j
+    SELECT j.id FROM jobqueue.jobs AS j
     WHERE j.state IN ('succeeded', 'dead', 'cancelled')
       AND j.state = 'dead' AND j.queue = g.queue AND j.kind = g.kind
     ORDER BY j.id DESC
@@ -178,13 +180,21 @@ dead AS (
   ) AS d
   ORDER BY d.id DESC
   LIMIT $3
+),
+dead AS (
+  SELECT j.id, j.queue, j.kind, j.finished_at,
+         left(split_part(coalesce(j.last_error, ''), E'\n', 1), 200) AS error
+  FROM newest AS n
+  JOIN jobqueue.jobs AS j ON j.id = n.id
+  WHERE j.state = 'dead'
 )
 SELECT error, count(*) AS jobs,
        array_to_json(array_agg(DISTINCT kind ORDER BY kind))::text AS kinds_json,
        array_to_json(array_agg(DISTINCT queue ORDER BY queue))::text AS queues_json,
        max(id) AS latest_id,
        to_char(max(finished_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS latest_finished_at,
-       (SELECT count(*) FROM dead) AS scanned
+       (SELECT count(*) FROM dead) AS scanned,
+       (SELECT sum(jobs) FROM groups)::bigint AS total
 FROM dead
 GROUP BY error
 ORDER BY count(*) DESC, max(id) DESC
