@@ -85,7 +85,8 @@ class Queue {
 
   // Bulk transitions by filter, for the dashboard and scripts: at most
   // `limit` jobs, in batches of `batch` (each its own short statement, so
-  // no long transaction or lock), the oldest first. `more` is set when the
+  // no long transaction or lock); retry takes the newest first (the ones
+  // the error groups are read from), cancel the oldest. `more` is set when the
   // limit stopped it with a full last batch: more jobs may match.
   struct BulkFilter {
     JobState state = JobState::kDead;  // retry: dead|cancelled; cancel: queued|running

@@ -344,7 +344,7 @@ ORDER BY d.queue, d.state;
 -- at most $5 jobs in state $1 ('dead' or 'cancelled') of queue $2 and kind
 -- $3 (NULL: any) whose error group is $4 (the first line of last_error, at
 -- most 200 characters, as api_dead_errors groups them; NULL: any). The
--- oldest first. Returns how many changed. Finds them per (queue, kind)
+-- newest first, as api_dead_errors looks at them. Returns how many changed. Finds them per (queue, kind)
 -- group through jobs_finished_group_idx, so the cost follows the matching
 -- jobs, never the rest of the history; a job another statement moved
 -- meanwhile fails the state check and is left alone.
@@ -363,10 +363,10 @@ picked AS (
     WHERE j.state IN ('succeeded', 'dead', 'cancelled')
       AND j.state = $1::jobqueue.job_state AND j.queue = g.queue AND j.kind = g.kind
       AND ($4::text IS NULL OR left(split_part(coalesce(j.last_error, ''), E'\n', 1), 200) = $4::text)
-    ORDER BY j.id
+    ORDER BY j.id DESC
     LIMIT $5
   ) AS p
-  ORDER BY p.id
+  ORDER BY p.id DESC
   LIMIT $5
 ),
 retried AS (
