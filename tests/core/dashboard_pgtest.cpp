@@ -201,12 +201,7 @@ TEST_CASE("bulk cancel changes exactly the matching queued or running jobs", "[p
   core::Queue queue(conn);
   for (int i = 0; i < 7; ++i) queue.Enqueue(MakeJob("a"));
   for (int i = 0; i < 3; ++i) queue.Enqueue(MakeJob("b"));
-  core::ClaimRequest claim;
-  claim.queues = {"default"};
-  claim.limit = 2;
-  claim.worker_id = "w";
-  claim.lease_seconds = 60;
-  const auto running = queue.Claim(claim);
+  const auto running = queue.Claim(jobqueue::testing::ClaimFor(2));
   REQUIRE(running.size() == 2);
 
   core::Queue::BulkFilter queued_a;

@@ -28,6 +28,7 @@
 #include "support/pg_fixture.hpp"
 
 using namespace jobqueue;
+using jobqueue::testing::ClaimFor;
 using jobqueue::testing::MakeJob;
 using jobqueue::testing::TestDatabase;
 
@@ -152,12 +153,7 @@ Known Arrange(TestDatabase& db, core::pg::Connection& conn) {
   auto image = MakeJob("image.pipeline");
   image.queue = "images";
   k.img_done = blobs.EnqueueWithInput(image, "image/png", std::string(3000, 'p')).id;
-  core::ClaimRequest claim;
-  claim.queues = {"images"};
-  claim.limit = 1;
-  claim.worker_id = "worker-1";
-  claim.lease_seconds = 60;
-  const auto claimed = queue.Claim(claim);
+  const auto claimed = queue.Claim(ClaimFor(1, "images", "worker-1"));
   REQUIRE(claimed.size() == 1);
   REQUIRE(claimed[0].lease.job_id == k.img_done);
   REQUIRE(blobs.CompleteWithOutput(claimed[0].lease, {{"width", 64}}, "image/png", std::string(1000, 'o')) ==

@@ -165,6 +165,15 @@ pqxx::result TestDatabase::Sql(const std::string& sql) {
   }
 }
 
+core::ClaimRequest ClaimFor(int limit, const std::string& queue, const std::string& worker, double lease_seconds) {
+  core::ClaimRequest r;
+  r.queues = {queue};
+  r.limit = limit;
+  r.worker_id = worker;
+  r.lease_seconds = lease_seconds;
+  return r;
+}
+
 core::NewJob MakeJob(const std::string& kind, nlohmann::json payload) {
   core::NewJob job;
   job.kind = kind;

@@ -19,6 +19,7 @@
 
 #include "core/job.hpp"
 #include "core/local_postgres.hpp"
+#include "core/queue.hpp"
 
 namespace jobqueue::testing {
 
@@ -83,6 +84,10 @@ class TestDatabase {
 
 // Factory: a NewJob with defaults; tests set only the fields they are about.
 core::NewJob MakeJob(const std::string& kind = "noop", nlohmann::json payload = nlohmann::json::object());
+
+// Factory: a claim of up to `limit` jobs of `queue` by `worker`.
+core::ClaimRequest ClaimFor(int limit, const std::string& queue = "default", const std::string& worker = "w",
+                            double lease_seconds = 60);
 
 // The leases of claimed jobs, in claim order: what Complete/CompleteMany take.
 std::vector<core::Lease> Leases(const std::vector<core::ClaimedJob>& jobs);
