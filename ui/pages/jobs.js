@@ -1,10 +1,11 @@
 // #/jobs?state=&queue=&kind=&after= : jobs newest first, filtered, one page
 // of 50 at a time by the API's keyset cursor (`after` = the page's `next`),
-// refreshed every 2 s unless paused.
+// refreshed every second (one call) unless paused, so a new job shows
+// within about a second.
 import { api, query } from '/ui/api.js';
 import { h, swapIfChanged, hashFor, jobLink, stateBadge, timeCell, tableWrap, errorBox } from '/ui/util.js';
 
-const kIntervalMs = 2000;
+const kIntervalMs = 1000;
 const kPageSize = 50;
 export const kStates = ['queued', 'running', 'succeeded', 'dead', 'cancelled'];
 
