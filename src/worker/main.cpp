@@ -15,6 +15,7 @@
 #include "core/log.hpp"
 #include "core/metrics.hpp"
 #include "core/ops_server.hpp"
+#include "core/queue.hpp"
 #include "core/schema_gate.hpp"
 #include "core/shutdown_signals.hpp"
 #include "worker/handlers.hpp"
@@ -44,6 +45,11 @@ Config ReadConfig(const Env& env) {
   w.dsn = env.String("DATABASE_URL", "");
   // The pod name on Kubernetes; recorded as lease_owner and in every log line.
   w.worker_id = env.String("WORKER_ID", env.String("HOSTNAME", DefaultWorkerId()));
+  // It is the key of its row in jobqueue.workers (GET /v1/workers): a pod
+  // name is at most 253 bytes.
+  if (w.worker_id.empty() || w.worker_id.size() > 253 || !jobqueue::core::IsStorableText(w.worker_id)) {
+    throw jobqueue::ConfigError("WORKER_ID (or HOSTNAME): must be 1 to 253 bytes of text, like a pod name");
+  }
   w.queues = env.List("WORKER_QUEUES", {"default"});
   w.concurrency = static_cast<int>(env.Int("WORKER_CONCURRENCY", 10, 1, 1024));
   w.batch_size = static_cast<int>(env.Int("WORKER_BATCH_SIZE", 10, 1, 1000));

@@ -522,6 +522,7 @@ TEST_CASE("the worker refuses bad configuration with exit code 2 naming the vari
       {"WORKER_PREFETCH_MAX_WAIT_SECONDS", "-1"},
       {"WORKER_PREFETCH_MAX_WAIT_SECONDS", "60"},  // more than a tenth of the 300 s lease
       {"JOB_RETENTION_HOURS", "-1"},
+      {"WORKER_ID", std::string(254, 'w')},
   };
   for (const auto& [name, value] : bad) {
     ChildProcess p(JOBQUEUE_WORKER_PATH, {{name, value}, {"DATABASE_URL", "host=127.0.0.1 port=1"}});
