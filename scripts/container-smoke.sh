@@ -74,6 +74,17 @@ if [ "${1:-}" = --inside ]; then
     $ENGINE exec "$c" sh -c 'touch /tmp/x' || fail "$c cannot write /tmp"
   done
 
+  # The dashboard is in the API image, and the worker container has
+  # reported itself under its hostname (GET /v1/workers).
+  curl -sf "http://127.0.0.1:$API_PORT/ui/" | grep -q '<title>jobqueue dashboard</title>' \
+    || fail "GET /ui/ did not serve the dashboard"
+  listed=""
+  for _ in $(seq 1 50); do
+    curl -sf "http://127.0.0.1:$API_PORT/v1/workers" | grep -q "\"id\":\"$WORKER\"" && { listed=1; break; }
+    sleep 0.2
+  done
+  [ -n "$listed" ] || fail "GET /v1/workers does not list the worker container $WORKER after 10 s"
+
   # An image job: a small JPEG from the fuzz corpus, grayscale then a thumbnail.
   answer=$(curl -sf -X POST -H 'Content-Type: image/jpeg' --data-binary @fuzz/corpus/image_meta_fuzz/baseline.jpg \
     "http://127.0.0.1:$API_PORT/v1/images?ops=grayscale,thumbnail:4x4") || fail "POST /v1/images"
