@@ -55,8 +55,6 @@ const UiEntry* FindUiFile(const std::string& name) {
   return it == files.end() ? nullptr : &it->second;
 }
 
-void ReplyFailure(const std::shared_ptr<Exchange>& ex, std::exception_ptr error) { ex->Fail(error); }
-
 }  // namespace
 
 bool DashboardRoutes::IsUiPath(const std::string& path) {
@@ -105,7 +103,7 @@ void DashboardRoutes::ListWorkers(const std::shared_ptr<Exchange>& ex) {
         }
         ex->ReplyJson(200, {{"workers", workers}});
       },
-      [ex](std::exception_ptr error) { ReplyFailure(ex, error); });
+      [ex](std::exception_ptr error) { ex->Fail(error); });
 }
 
 void DashboardRoutes::Throughput(const std::shared_ptr<Exchange>& ex) {
@@ -118,7 +116,7 @@ void DashboardRoutes::Throughput(const std::shared_ptr<Exchange>& ex) {
         }
         ex->ReplyJson(200, {{"step_seconds", 10}, {"seconds", query.seconds}, {"buckets", buckets}});
       },
-      [ex](std::exception_ptr error) { ReplyFailure(ex, error); });
+      [ex](std::exception_ptr error) { ex->Fail(error); });
 }
 
 void DashboardRoutes::DeadErrors(const std::shared_ptr<Exchange>& ex) {
@@ -137,7 +135,7 @@ void DashboardRoutes::DeadErrors(const std::shared_ptr<Exchange>& ex) {
         }
         ex->ReplyJson(200, {{"groups", groups}, {"scanned", found.scanned}, {"total", found.total}, {"complete", found.complete}});
       },
-      [ex](std::exception_ptr error) { ReplyFailure(ex, error); });
+      [ex](std::exception_ptr error) { ex->Fail(error); });
 }
 
 void DashboardRoutes::Bulk(const std::shared_ptr<Exchange>& ex, bool retry) {
@@ -150,7 +148,7 @@ void DashboardRoutes::Bulk(const std::shared_ptr<Exchange>& ex, bool retry) {
                                   : queue.CancelMatching(request.filter, request.limit);
         ex->ReplyJson(200, {{"changed", result.changed}, {"more", result.more}});
       },
-      [ex](std::exception_ptr error) { ReplyFailure(ex, error); });
+      [ex](std::exception_ptr error) { ex->Fail(error); });
 }
 
 }  // namespace jobqueue::api

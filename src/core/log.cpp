@@ -21,7 +21,6 @@ namespace {
 constexpr char kFieldsMarker = '\x1e';
 LogFormat g_format = LogFormat::kConsole;
 
-// One JSON object per line; never lets a hostile message break the line.
 }  // namespace
 
 std::string Rfc3339Utc(std::chrono::system_clock::time_point time) {
@@ -40,6 +39,7 @@ std::string Rfc3339Utc(std::chrono::system_clock::time_point time) {
 
 namespace {
 
+// One JSON object per line; never lets a hostile message break the line.
 class JsonFormatter : public spdlog::formatter {
  public:
   explicit JsonFormatter(std::string component) : component_(std::move(component)) {}
