@@ -2,8 +2,6 @@
 
 #include <unordered_map>
 
-#include <nlohmann/json.hpp>
-
 #include "core/errors.hpp"
 #include "core/pg/params.hpp"
 
@@ -118,8 +116,8 @@ ErrorGroups JobListing::DeadErrors(const std::optional<std::string>& queue, cons
     ErrorGroup g;
     g.error = row["error"].as<std::string>();
     g.jobs = row["jobs"].as<std::int64_t>();
-    for (const auto& k : nlohmann::json::parse(row["kinds_json"].as<std::string>())) g.kinds.push_back(k);
-    for (const auto& q : nlohmann::json::parse(row["queues_json"].as<std::string>())) g.queues.push_back(q);
+    g.kinds = pg::JsonTextArray(row["kinds_json"].as<std::string>());
+    g.queues = pg::JsonTextArray(row["queues_json"].as<std::string>());
     g.latest_id = row["latest_id"].as<JobId>();
     g.latest_finished_at = row["latest_finished_at"].as<std::string>();
     out.scanned = row["scanned"].as<std::int64_t>();

@@ -1,14 +1,17 @@
 #include "core/worker_registry.hpp"
 
-#include <nlohmann/json.hpp>
-
 #include "core/errors.hpp"
 #include "core/pg/params.hpp"
+#include "core/queue.hpp"
 
 namespace jobqueue::core {
 
+bool IsValidWorkerId(const std::string& id) {
+  return !id.empty() && id.size() <= 253 && IsStorableText(id);
+}
+
 void WorkerRegistry::Seen(const WorkerReport& report) {
-  if (report.id.empty() || report.id.size() > 253) throw InvalidArgument("worker id: 1 to 253 bytes", "id");
+  if (!IsValidWorkerId(report.id)) throw InvalidArgument("worker id: 1 to 253 bytes of text", "id");
   if (report.concurrency < 1) throw InvalidArgument("concurrency: at least 1", "concurrency");
   conn_.Exec("worker_seen", report.id, pg::TextArray(report.queues), report.concurrency, report.running,
              report.started_at);
@@ -21,7 +24,7 @@ std::vector<WorkerInfo> WorkerRegistry::List(double within_seconds) {
   for (const auto& row : conn_.Exec("list_workers", within_seconds)) {
     WorkerInfo w;
     w.id = row["id"].as<std::string>();
-    for (const auto& q : nlohmann::json::parse(row["queues_json"].as<std::string>())) w.queues.push_back(q);
+    w.queues = pg::JsonTextArray(row["queues_json"].as<std::string>());
     w.concurrency = row["concurrency"].as<int>();
     w.running = row["running"].as<int>();
     w.started_at = row["started_at"].as<std::string>();

@@ -31,6 +31,10 @@ struct WorkerInfo {
   double seen_seconds_ago = 0;
 };
 
+// A worker id keys its row: 1 to 253 bytes (a pod name's bound) of text
+// without NUL.
+bool IsValidWorkerId(const std::string& id);
+
 class WorkerRegistry {
  public:
   explicit WorkerRegistry(pg::Connection& conn) : conn_(conn) {}

@@ -15,9 +15,9 @@
 #include "core/log.hpp"
 #include "core/metrics.hpp"
 #include "core/ops_server.hpp"
-#include "core/queue.hpp"
 #include "core/schema_gate.hpp"
 #include "core/shutdown_signals.hpp"
+#include "core/worker_registry.hpp"
 #include "worker/handlers.hpp"
 #include "worker/image_handlers.hpp"
 #include "worker/worker.hpp"
@@ -47,7 +47,7 @@ Config ReadConfig(const Env& env) {
   w.worker_id = env.String("WORKER_ID", env.String("HOSTNAME", DefaultWorkerId()));
   // It is the key of its row in jobqueue.workers (GET /v1/workers): a pod
   // name is at most 253 bytes.
-  if (w.worker_id.empty() || w.worker_id.size() > 253 || !jobqueue::core::IsStorableText(w.worker_id)) {
+  if (!jobqueue::core::IsValidWorkerId(w.worker_id)) {
     throw jobqueue::ConfigError("WORKER_ID (or HOSTNAME): must be 1 to 253 bytes of text, like a pod name");
   }
   w.queues = env.List("WORKER_QUEUES", {"default"});

@@ -1,6 +1,7 @@
 #pragma once
-// Turning C++ values into statement parameters, shared by core's classes
-// that run statements (Queue, JobBlobs, JobListing, WorkerRegistry).
+// Turning C++ values into statement parameters, and a text array back from a
+// result, shared by core's classes that run statements (Queue, JobBlobs,
+// JobListing, WorkerRegistry).
 #include <optional>
 #include <string>
 #include <vector>
@@ -37,6 +38,14 @@ inline std::string TextArray(const std::vector<std::string>& items) {
     out += '"';
   }
   return out + "}";
+}
+
+// A text[] column the statement returned as JSON (array_to_json(...)::text),
+// which needs no parser for Postgres array literals.
+inline std::vector<std::string> JsonTextArray(const std::string& json) {
+  std::vector<std::string> out;
+  for (const auto& item : nlohmann::json::parse(json)) out.push_back(item.get<std::string>());
+  return out;
 }
 
 }  // namespace jobqueue::core::pg
