@@ -193,40 +193,6 @@ std::vector<JobRequest> ParseBatchRequest(const nlohmann::json& body, int max_jo
   return out;
 }
 
-core::JobFilter ParseListQuery(const std::map<std::string, std::string>& query) {
-  core::JobFilter filter;
-  filter.limit = kDefaultPageSize;
-  for (const auto& [key, value] : query) {
-    if (key != "state" && key != "queue" && key != "kind" && key != "limit" && key != "after") {
-      Invalid(key, "unknown query parameter (expected state, queue, kind, limit, after)");
-    }
-    if (value.empty()) continue;
-    if (key == "state") {
-      try {
-        filter.state = core::ParseJobState(value);
-      } catch (const InvalidArgument&) {
-        Invalid("state", "must be one of queued, running, succeeded, dead, cancelled");
-      }
-    } else if (key == "queue") {
-      filter.queue = Text(value, "queue", 128);
-    } else if (key == "kind") {
-      filter.kind = Text(value, "kind", 128);
-    } else if (key == "limit") {
-      if (value.size() > 6 || !AllDigits(value, 0, value.size())) {
-        Invalid("limit", "must be an integer between 1 and " + std::to_string(kMaxPageSize));
-      }
-      const int limit = std::stoi(value);
-      if (limit < 1 || limit > kMaxPageSize) {
-        Invalid("limit", "must be an integer between 1 and " + std::to_string(kMaxPageSize));
-      }
-      filter.limit = limit;
-    } else {
-      filter.before_id = ParseCursor(value);
-    }
-  }
-  return filter;
-}
-
 namespace {
 
 // A query's keys must be among `known` (listed in the error).
@@ -259,6 +225,25 @@ std::optional<std::string> QueryText(const std::map<std::string, std::string>& q
 }
 
 }  // namespace
+
+core::JobFilter ParseListQuery(const std::map<std::string, std::string>& query) {
+  OnlyKeys(query, {"state", "queue", "kind", "limit", "after"});
+  core::JobFilter filter;
+  filter.limit = static_cast<int>(QueryInteger(query, "limit", 1, kMaxPageSize, kDefaultPageSize));
+  filter.queue = QueryText(query, "queue");
+  filter.kind = QueryText(query, "kind");
+  const auto state = query.find("state");
+  if (state != query.end() && !state->second.empty()) {
+    try {
+      filter.state = core::ParseJobState(state->second);
+    } catch (const InvalidArgument&) {
+      Invalid("state", "must be one of queued, running, succeeded, dead, cancelled");
+    }
+  }
+  const auto after = query.find("after");
+  if (after != query.end() && !after->second.empty()) filter.before_id = ParseCursor(after->second);
+  return filter;
+}
 
 std::map<std::string, std::string> DecodeQuery(const std::vector<std::pair<std::string, std::string>>& raw) {
   std::map<std::string, std::string> query;
