@@ -60,15 +60,12 @@ void ReaperService::Stop() {
 }
 
 core::HealthReport ReaperService::Health() const {
-  const auto tick_ns = loop_tick_ns_.load();
-  // No tick yet: Run() has not begun, which is starting, not stuck.
-  const double idle =
-      tick_ns == 0 ? 0
-                   : std::chrono::duration<double>(Clock::now() - Clock::time_point(Clock::duration(tick_ns))).count();
+  const bool started = loop_tick_.Started();
+  const double idle = loop_tick_.SecondsIdle();
   // The loop ticks once per interval (plus one pass); three missed ticks and
   // a minute of slack mean it is stuck.
   const bool alive = idle < 3 * options_.interval_seconds + 60;
-  nlohmann::json body = {{"status", tick_ns == 0 ? "starting" : alive ? "ok" : "stuck"},
+  nlohmann::json body = {{"status", !started ? "starting" : alive ? "ok" : "stuck"},
                          {"reaper_id", options_.reaper_id},
                          {"leader", leader_.load()},
                          {"database", database_up_ ? "up" : "down"},
@@ -82,7 +79,7 @@ void ReaperService::Run() {
   std::unique_ptr<core::Reaper> reaper;
   bool more_to_prune = false;
   for (;;) {
-    loop_tick_ns_ = Clock::now().time_since_epoch().count();
+    loop_tick_.Mark();
     try {
       if (!conn) {
         conn = std::make_unique<core::pg::Connection>(options_.dsn);

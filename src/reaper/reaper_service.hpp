@@ -56,7 +56,7 @@ class ReaperService {
   bool stopping_ = false;
   std::atomic<bool> leader_{false};
   std::atomic<bool> database_up_{false};
-  std::atomic<std::int64_t> loop_tick_ns_{0};
+  core::LoopTick loop_tick_;
   std::atomic<std::int64_t> passes_{0};
 };
 

@@ -70,10 +70,8 @@ void Worker::Wake() {
 }
 
 core::HealthReport Worker::Health() const {
-  const auto tick_ns = loop_tick_ns_.load();
-  // No tick yet: Run() has not begun (the schema gate hands liveness over a
-  // moment before it does). That is starting, not stuck.
-  const double idle = tick_ns == 0 ? 0 : Since(Clock::time_point(Clock::duration(tick_ns)));
+  const bool started = loop_tick_.Started();
+  const double idle = loop_tick_.SecondsIdle();
   // Dispatchers wake at least every second; a minute without a tick means
   // they are stuck (a hung statement, a deadlock), which a restart fixes.
   const bool alive = idle < 60;
@@ -84,7 +82,7 @@ core::HealthReport Worker::Health() const {
     held = held_.size();
     stopping = stopping_;
   }
-  nlohmann::json body = {{"status", tick_ns == 0 ? "starting" : alive ? "ok" : "stuck"},
+  nlohmann::json body = {{"status", !started ? "starting" : alive ? "ok" : "stuck"},
                          {"worker_id", options_.worker_id},
                          {"database", sessions_up_ > 0 ? "up" : "down"},
                          {"jobs_held", held},
@@ -99,7 +97,7 @@ WorkerStats Worker::Stats() const {
 }
 
 bool Worker::Run() {
-  loop_tick_ns_ = Clock::now().time_since_epoch().count();
+  loop_tick_.Mark();
   next_poll_ = Clock::now();
   next_heartbeat_ = Clock::now() + Seconds(options_.heartbeat_seconds);
   next_report_ = Clock::now();
@@ -190,7 +188,7 @@ bool Worker::NextRound(Round* round) {
   std::unique_lock<std::mutex> lk(mu_);
   for (;;) {
     const auto now = Clock::now();
-    loop_tick_ns_ = now.time_since_epoch().count();
+    loop_tick_.Mark(now);
     if (drained_) return false;
 
     // Sort what executors handed in.

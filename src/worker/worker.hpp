@@ -194,7 +194,7 @@ class Worker {
   WorkerStats stats_;
 
   std::atomic<int> sessions_up_{0};
-  std::atomic<std::int64_t> loop_tick_ns_{0};
+  core::LoopTick loop_tick_;
   std::vector<std::thread> executors_;
 };
 
