@@ -32,16 +32,16 @@
 # Suffixes: -ff50 (fillfactor 50 on the live table, so updates stay on their
 # page), -reorder (columns that never change first, so a same-page update
 # logs only the changed tail), e.g. history-min-reorder-ff50.
-# Knobs: N (100000), RUNS (3; medians), VARIANTS, WALDUMP=1 (print
+# Knobs: N (100000), B (100: jobs per statement), RUNS (3; medians), VARIANTS, WALDUMP=1 (print
 # pg_waldump --stats=record for each run).
 set -euo pipefail
-N=${N:-100000}; K=2; B=100; RUNS=${RUNS:-3}
+N=${N:-100000}; K=2; B=${B:-100}; RUNS=${RUNS:-3}
 VARIANTS=${VARIANTS:-"current current-reorder-ff50 delete delete-reorder-ff50 history history-min history-min-reorder-ff50 history-hot solid solid-lean-ff50"}
 PGBIN=/usr/lib/postgresql/15/bin
 [[ -x $PGBIN/pgbench ]] && export PATH=$PGBIN:$PATH
 if [[ ${1:-} != --inside ]]; then
   command -v pg_virtualenv >/dev/null || { echo "row_cost.sh: needs pg_virtualenv (postgresql-common)" >&2; exit 1; }
-  export N RUNS VARIANTS WALDUMP
+  export N B RUNS VARIANTS WALDUMP
   exec pg_virtualenv -t -o fsync=on bash "$0" --inside
 fi
 export PGOPTIONS="-c client_min_messages=warning"
@@ -301,10 +301,10 @@ for ((r = 1; r <= RUNS; r++)); do
     fi
     tps=$(sed -n 's/^tps = \([0-9.]*\) (without.*/\1/p' "$tmp/pgb.out")
     if [[ $v == solid* ]]; then left=$(sql "SELECT count(*) FROM jq.ready"); else left=$(sql "SELECT count(*) FROM jq.jobs WHERE state = 'queued'"); fi
-    echo "$v $((wal / N)) $(awk -v t=$ticks -v hz=$HZ -v n=$N 'BEGIN{printf "%.1f", t/hz/n*1e6}') $(awk -v t=$tps 'BEGIN{printf "%.0f", t*100}') left=$left" | tee -a "$tmp/results"
+    echo "$v $((wal / N)) $(awk -v t=$ticks -v hz=$HZ -v n=$N 'BEGIN{printf "%.1f", t/hz/n*1e6}') $(awk -v t=$tps -v b=$B 'BEGIN{printf "%.0f", t*b}') left=$left" | tee -a "$tmp/results"
   done
 done
-echo "variant  WAL_B/job  srv_cpu_us/job  jobs/s (medians of $RUNS)"
+echo "variant  WAL_B/job  srv_cpu_us/job  jobs/s (medians of $RUNS; $B jobs per statement)"
 for v in $VARIANTS; do
   printf '%-12s %8s %8s %8s\n' "$v" \
     "$(awk -v v=$v '$1==v{print $2}' "$tmp/results" | sort -g | awk '{a[NR]=$1}END{print a[int((NR+1)/2)]}')" \
