@@ -146,7 +146,7 @@ async function startPostgres() {
   if (asRoot) fs.fchownSync(log, pgUser.uid, pgUser.gid);
   pgProcess = spawn(`${pgBin}/postgres`, ['-D', dataDir, '-p', String(pgPort), '-c', 'listen_addresses=127.0.0.1',
     '-c', `unix_socket_directories=${work}`, '-c', 'fsync=on', '-c', 'synchronous_commit=on',
-    '-c', 'full_page_writes=on', '-c', 'max_connections=200', '-c', 'autovacuum_naptime=10s'],
+    '-c', 'full_page_writes=on', '-c', 'max_connections=200', '-c', 'autovacuum_naptime=1s'],
   { stdio: ['ignore', log, log], ...pgUser });
   fs.closeSync(log);
   const child = pgProcess;

@@ -174,8 +174,9 @@ void LocalPostgres::Start() {
                                    "-c", "listen_addresses=127.0.0.1",
                                    "-c", "max_connections=200",
                                    // A job table's dead rows are reused only after a VACUUM:
-                                   // look every 10 s, not 60 (README, "Kept history").
-                                   "-c", "autovacuum_naptime=10s"};
+                                   // look every second, not every minute (README, "Kept
+                                   // history": 7x smaller under churn than at 10 s).
+                                   "-c", "autovacuum_naptime=1s"};
   if (!options_.durable) {
     for (const char* s : {"fsync=off", "synchronous_commit=off", "full_page_writes=off"}) {
       argv.push_back("-c");
