@@ -3,6 +3,13 @@
 // and out of line.
 #include <catch2/catch.hpp>
 
+#include <chrono>
+#include <future>
+#include <thread>
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
+#include <set>
+
 #include "core/errors.hpp"
 #include "core/job_blobs.hpp"
 #include "core/queue.hpp"
@@ -30,6 +37,28 @@ core::ClaimRequest Request(const std::string& worker, double lease_seconds = 30)
 
 long long BlobCount(TestDatabase& db, const std::string& where = "true") {
   return db.Scalar<long long>("SELECT count(*) FROM jobqueue.job_blobs WHERE " + where);
+}
+
+std::string InsertBlobSql(long long job_id) {
+  return "INSERT INTO jobqueue.job_blobs (job_id, role, content_type, byte_size, sha256, bytes) VALUES (" +
+         std::to_string(job_id) + ", 'input', 'image/png', 3, sha256('abc'), 'abc')";
+}
+
+long long NewJob(TestDatabase& db) {
+  return db.Scalar<long long>("INSERT INTO jobqueue.jobs (kind) VALUES ('image.pipeline') RETURNING id");
+}
+
+// Whether `session` has been waiting on a lock for a moment: polled, never
+// a fixed sleep that a slow machine could outrun.
+bool WaitsOnLock(TestDatabase& db, int backend_pid) {
+  for (int i = 0; i < 200; ++i) {
+    if (db.Scalar<bool>("SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = " + std::to_string(backend_pid) +
+                        " AND wait_event_type = 'Lock')")) {
+      return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  return false;
 }
 
 }  // namespace
@@ -199,4 +228,93 @@ TEST_CASE("image bytes are stored out of line and uncompressed", "[pg][blobs]") 
   CHECK(db.Scalar<long long>("SELECT byte_size FROM jobqueue.job_images WHERE job_id = " + std::to_string(id)) ==
         200000);
   CHECK(db.Scalar<long long>("SELECT bytes FROM jobqueue.image_storage WHERE role = 'input'") == 200000);
+}
+
+TEST_CASE("bytes for a job that does not exist are refused, naming the job", "[pg][blobs]") {
+  TestDatabase db;
+  const auto id = NewJob(db);
+  db.Sql("DELETE FROM jobqueue.jobs WHERE id = " + std::to_string(id));
+  try {
+    db.Sql(InsertBlobSql(id));
+    FAIL("the insert was accepted");
+  } catch (const pqxx::sql_error& e) {
+    CHECK(e.sqlstate() == "23503");  // foreign_key_violation, as the key it replaced answered
+    CHECK_THAT(e.what(), Catch::Contains("job " + std::to_string(id) + " does not exist"));
+  }
+  CHECK(BlobCount(db) == 0);
+  // Moving bytes to another job is checked too.
+  const auto other = NewJob(db);
+  db.Sql(InsertBlobSql(other));
+  CHECK_THROWS_AS(db.Sql("UPDATE jobqueue.job_blobs SET job_id = " + std::to_string(id)), pqxx::sql_error);
+  CHECK(BlobCount(db, "job_id = " + std::to_string(other)) == 1);
+}
+
+TEST_CASE("one statement deleting many jobs deletes all their bytes and no others, a statement at a time",
+          "[pg][blobs]") {
+  TestDatabase db;
+  db.Sql("INSERT INTO jobqueue.jobs (kind) SELECT 'image.pipeline' FROM generate_series(1, 1000)");
+  db.Sql("INSERT INTO jobqueue.job_blobs (job_id, role, content_type, byte_size, sha256, bytes) "
+         "SELECT id, r, 'image/png', 3, sha256('abc'), 'abc' FROM jobqueue.jobs, "
+         "unnest(ARRAY['input', 'output']) AS r WHERE id % 2 = 0");
+  REQUIRE(BlobCount(db) == 1000);
+  // The deleted jobs are the odd ids below 600 and the even ids below 400.
+  const auto plan = db.Sql("EXPLAIN (ANALYZE, FORMAT JSON) DELETE FROM jobqueue.jobs WHERE id % 2 = 1 AND id < "
+                           "(SELECT min(id) + 600 FROM jobqueue.jobs) OR id % 2 = 0 AND id < "
+                           "(SELECT min(id) + 400 FROM jobqueue.jobs)");
+  // No trigger ran once per deleted row (the foreign key's cascade did):
+  // the one that deletes bytes ran once for the statement.
+  const auto triggers = nlohmann::json::parse(plan[0][0].as<std::string>())[0].at("Triggers");
+  std::set<std::string> names;
+  for (const auto& t : triggers) {
+    names.insert(t.at("Trigger Name").get<std::string>());
+    CHECK(t.at("Calls").get<int>() == 1);
+  }
+  CHECK(names.count("jobs_delete_blobs") == 1);
+  CHECK(BlobCount(db) == 600);
+  CHECK(db.Scalar<long long>("SELECT count(*) FROM jobqueue.job_blobs AS b "
+                             "WHERE NOT EXISTS (SELECT 1 FROM jobqueue.jobs AS j WHERE j.id = b.job_id)") == 0);
+  db.Sql("TRUNCATE jobqueue.jobs");
+  CHECK(BlobCount(db) == 0);
+}
+
+TEST_CASE("bytes being stored and their job being deleted never leave orphan bytes, in either order",
+          "[pg][blobs][concurrency]") {
+  TestDatabase db;
+  pqxx::connection deleter_conn(db.dsn());
+  pqxx::connection writer_conn(db.dsn());
+
+  SECTION("the delete first: the write waits for it, then is refused") {
+    const auto id = NewJob(db);
+    pqxx::work deleter(deleter_conn);
+    deleter.exec0("DELETE FROM jobqueue.jobs WHERE id = " + std::to_string(id));
+    auto writer = std::async(std::launch::async, [&] {
+      pqxx::work w(writer_conn);
+      w.exec0(InsertBlobSql(id));
+      w.commit();
+    });
+    REQUIRE(WaitsOnLock(db, writer_conn.backendpid()));
+    deleter.commit();
+    try {
+      writer.get();
+      FAIL("bytes were stored for a deleted job");
+    } catch (const pqxx::sql_error& e) {
+      CHECK(e.sqlstate() == "23503");
+    }
+  }
+  SECTION("the write first: the delete waits for it, then deletes the bytes too") {
+    const auto id = NewJob(db);
+    pqxx::work writer(writer_conn);
+    writer.exec0(InsertBlobSql(id));
+    auto deleter = std::async(std::launch::async, [&] {
+      pqxx::work d(deleter_conn);
+      const auto r = d.exec("DELETE FROM jobqueue.jobs WHERE id = " + std::to_string(id));
+      d.commit();
+      return r.affected_rows();
+    });
+    REQUIRE(WaitsOnLock(db, deleter_conn.backendpid()));
+    writer.commit();
+    CHECK(deleter.get() == 1);
+  }
+  CHECK(BlobCount(db) == 0);
+  CHECK(db.Scalar<long long>("SELECT count(*) FROM jobqueue.jobs") == 0);
 }
