@@ -20,7 +20,12 @@
 -- key takes ACCESS EXCLUSIVE on jobqueue.jobs and jobqueue.job_blobs (its
 -- triggers live on both), CREATE TRIGGER takes SHARE ROW EXCLUSIVE; no row
 -- is read or written, so they are held for milliseconds once granted. The
--- statements in flight finish first (a worker's are milliseconds long).
+-- statements in flight finish first (a worker's are milliseconds long); a
+-- transaction left open on jobqueue.jobs (an operator's session) would hold
+-- the migration, and every query queued behind it, for as long as it stays
+-- open, so the migration gives up after 5 s instead, changing nothing, and
+-- `jobqueue migrate` can simply run again.
+SET LOCAL lock_timeout = '5s';
 
 ALTER TABLE jobqueue.job_blobs DROP CONSTRAINT job_blobs_job_id_fkey;
 

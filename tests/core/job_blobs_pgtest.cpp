@@ -12,6 +12,7 @@
 
 #include "core/errors.hpp"
 #include "core/job_blobs.hpp"
+#include "core/migrator.hpp"
 #include "core/queue.hpp"
 #include "core/reaper.hpp"
 #include "support/pg_fixture.hpp"
@@ -317,4 +318,36 @@ TEST_CASE("bytes being stored and their job being deleted never leave orphan byt
   }
   CHECK(BlobCount(db) == 0);
   CHECK(db.Scalar<long long>("SELECT count(*) FROM jobqueue.jobs") == 0);
+}
+
+TEST_CASE("schema 7 waits at most 5 s for a transaction left open on the jobs, changes nothing, and runs again",
+          "[pg][migrator][blobs]") {
+  TestDatabase db(false);
+  core::pg::Connection conn(db.dsn());
+  std::vector<core::SqlFile> v6;
+  for (const auto& f : core::EmbeddedMigrations()) {
+    if (core::Migrator::VersionOf(f.name) <= 6) v6.push_back(f);
+  }
+  REQUIRE(v6.size() == 6);
+  core::Migrator(v6).Migrate(conn);
+  const auto id = NewJob(db);
+  db.Sql(InsertBlobSql(id));
+
+  pqxx::connection operator_conn(db.dsn());
+  {
+    pqxx::work open_report(operator_conn);  // an operator's session, left open mid-report
+    open_report.exec("SELECT count(*) FROM jobqueue.jobs");
+    const auto started = std::chrono::steady_clock::now();
+    CHECK_THROWS_WITH(core::Migrator().Migrate(conn), Catch::Contains("lock timeout"));
+    CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(30));
+    CHECK(core::Migrator().CurrentVersion(conn) == 6);
+    CHECK(db.Scalar<long long>("SELECT count(*) FROM pg_constraint WHERE conname = 'job_blobs_job_id_fkey'") == 1);
+  }  // rolled back: the session is idle again
+  const auto report = core::Migrator().Migrate(conn);
+  CHECK(report.from_version == 6);
+  CHECK(report.to_version == core::Migrator().LatestVersion());
+  CHECK(db.Scalar<long long>("SELECT count(*) FROM pg_constraint WHERE conname = 'job_blobs_job_id_fkey'") == 0);
+  CHECK(BlobCount(db) == 1);
+  db.Sql("DELETE FROM jobqueue.jobs WHERE id = " + std::to_string(id));
+  CHECK(BlobCount(db) == 0);
 }
