@@ -64,11 +64,13 @@ Config ReadConfig(const Env& env) {
                                 std::to_string(w.lease_seconds / 10) + " s), so a job fetched ahead keeps "
                                 "most of its lease for running");
   }
-  // Enough sessions that claims for every executor, and for the two batches
-  // fetched ahead, can be on the wire at once (a claim takes at most a
-  // batch), at most 4.
-  const int capacity = w.concurrency + (w.prefetch_max_wait_seconds > 0 ? 2 * w.batch_size : 0);
-  const int lanes = (capacity + w.batch_size - 1) / w.batch_size;
+  // A session per batch the executors can run at once, and with fetch-ahead
+  // one more, so a claim is on the wire while a fetched batch waits; at most
+  // 4. Each session more costs the server CPU per job even when it brings
+  // no throughput: the sessions' claims walk past each other's locked rows
+  // (bench/pg_cost.sh: 14.0, 15.4-16.3 and 16.7-17.5 µs a job with one, two
+  // and three sessions at concurrency 200, batch 500).
+  const int lanes = (w.concurrency + w.batch_size - 1) / w.batch_size + (w.prefetch_max_wait_seconds > 0 ? 1 : 0);
   w.connections = static_cast<int>(env.Int("WORKER_CONNECTIONS", std::min(4, lanes), 1, 64));
   w.heartbeat_seconds = env.Double("WORKER_HEARTBEAT_SECONDS", w.lease_seconds / 3, 0.05, 86400);
   w.job_timeout_seconds = env.Double("WORKER_JOB_TIMEOUT_SECONDS", 300, 0.01, 7 * 86400);
