@@ -5,15 +5,16 @@
 -- runs one lookup in job_blobs for every deleted job, image or not. With
 -- JOB_RETENTION_HOURS=0 a worker deletes every job it completes, and that
 -- per-row cascade was a fifth of PostgreSQL's CPU per job (measured with the
--- worker at 500 jobs a statement: 21.5 against 17.3 µs; bench/README.md,
--- "The foreign key, a row at a time"); pruning pays it for every job too.
--- What the key promised is kept by two triggers:
+-- worker at 500 jobs a statement: 17.4 against 14.0 µs, bench/pg_cost.sh;
+-- bench/README.md, "The foreign key, a row at a time"); pruning pays it for
+-- every job too. What the key promised is kept by three triggers:
 --   * deleting jobs deletes their bytes: one DELETE per statement, joined
 --     against the statement's deleted rows (a transition table);
 --   * a row in job_blobs must name a job that exists: checked when it is
 --     written, with the job row locked FOR KEY SHARE until the writer's
---     transaction ends, exactly as the key's own check does, so the job
---     cannot be deleted in between and no bytes are ever orphaned;
+--     transaction ends, as the key's own check does, so the job cannot be
+--     deleted in between (README, "Upgrading to schema 7", says what
+--     REPEATABLE READ changes);
 --   * TRUNCATE jobqueue.jobs empties job_blobs too (the key refused it).
 --
 -- Locks: one short transaction that changes only the catalog. Dropping the
