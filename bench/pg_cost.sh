@@ -21,14 +21,19 @@
 # (PGAPPNAME); complete_and_claim_jobs' total execution + planning time in
 # pg_stat_statements; the cascade's per-row DELETE calls; WAL bytes; the
 # worker process's CPU. Medians of RUNS runs.
+# Then pruning, for each schema: PRUNE_N finished jobs, VACUUM ANALYZE and
+# CHECKPOINT, then pgbench (1 client, -M prepared) runs `prune_finished` of
+# jobs.sql (its parameters written in: retention 0, 1,000, now()) in batches of 1,000 until all are gone; the average
+# batch in ms and the server's CPU per pruned job.
 #
-# Knobs: N (100000; 20000 with --quick), RUNS (3; 1 with --quick), BATCH
+# Knobs: N (100000; 20000 with --quick), PRUNE_N (300000; 50000 with
+# --quick), RUNS (3; 1 with --quick), BATCH
 # (500), CONNECTIONS (1), SCHEMAS ("fk shipped"), RETENTIONS ("0 168"),
 # BUILD_DIR (build-bench-workers, shared with workers.sh), NO_BUILD=1.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD_DIR=${BUILD_DIR:-$ROOT/build-bench-workers}
-KNOBS="N RUNS BATCH CONNECTIONS SCHEMAS RETENTIONS"
+KNOBS="N PRUNE_N RUNS BATCH CONNECTIONS SCHEMAS RETENTIONS"
 # median, sql, bench_options
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"
@@ -59,9 +64,7 @@ completed() {  # the worker's job_completed_total, summed over its labels
 
 one_run() {  # one_run SCHEMA RETENTION RUN
   local schema=$1 retention=$2 run=$3 wal0 t0 w0 s0 pids wpid i secs
-  sql "DROP SCHEMA IF EXISTS jobqueue CASCADE" >/dev/null
-  "$BUILD_DIR/jobqueue" migrate >/dev/null 2>&1 || fail "jobqueue migrate failed"
-  [[ $schema == shipped ]] || psql -X -q -v ON_ERROR_STOP=1 -c "$FK_SQL" >/dev/null
+  fresh_schema "$schema"
   sql "INSERT INTO jobqueue.jobs (queue, kind, payload) SELECT 'default', 'noop', '{}'::jsonb FROM generate_series(1, $N)" >/dev/null
   sql "VACUUM ANALYZE jobqueue.jobs" >/dev/null
   sql "CHECKPOINT" >/dev/null
@@ -104,6 +107,34 @@ one_run() {  # one_run SCHEMA RETENTION RUN
   log "run $run: schema $schema, retention $retention h: ${secs} s, server $server ticks, worker sessions $sessions, statement $stmt ms, cascade calls $cascade, WAL $wal B, worker $worker ticks"
 }
 
+prune_run() {  # prune_run SCHEMA RUN
+  local schema=$1 run=$2 s0 server out ms
+  fresh_schema "$schema"
+  sql "INSERT INTO jobqueue.jobs (queue, kind, state, attempts, started_at, finished_at)
+       SELECT 'default', 'noop', 'succeeded', 1, now() - interval '2 hours', now() - interval '1 hour' + g * interval '1 ms'
+       FROM generate_series(1, $PRUNE_N) AS g" >/dev/null
+  sql "VACUUM ANALYZE jobqueue.jobs" >/dev/null
+  sql "CHECKPOINT" >/dev/null
+  s0=$(server_ticks)
+  # $1 retention 0 s, $2 the batch, $3 now(): every inserted job is due.
+  out=$(pgbench -n -M prepared -c 1 -t $((PRUNE_N / 1000)) -f "$PRUNE_SQL" 2>&1) || fail "pgbench: $out"
+  # pgbench's session has exited: its time reaches the postmaster's cutime
+  # only once the postmaster has reaped it.
+  sleep 1
+  server=$(($(server_ticks) - s0))
+  [[ $(sql "SELECT count(*) FROM jobqueue.jobs") == 0 ]] || fail "prune left jobs behind"
+  ms=$(sed -n 's/^latency average = \([0-9.]*\) ms$/\1/p' <<<"$out")
+  echo "$schema|prune|ms|$ms" >>"$RESULTS"
+  echo "$schema|prune|srv|$(awk -v t="$server" -v hz="$HZ" -v n="$PRUNE_N" 'BEGIN { print t / hz / n * 1e6 }')" >>"$RESULTS"
+  log "run $run: prune, schema $schema: $ms ms a batch, server $server ticks"
+}
+
+fresh_schema() {  # fresh_schema SCHEMA: migrated; for fk, the key back in place of the triggers
+  sql "DROP SCHEMA IF EXISTS jobqueue CASCADE" >/dev/null
+  "$BUILD_DIR/jobqueue" migrate >/dev/null 2>&1 || fail "jobqueue migrate failed"
+  [[ $1 == shipped ]] || psql -X -q -v ON_ERROR_STOP=1 -c "$FK_SQL" >/dev/null
+}
+
 figure() {  # figure KEY FIELD DECIMALS
   local v
   v=$(awk -F'|' -v k="$1" -v f="$2" '$1 "|" $2 == k && $3 == f { print $4 }' "$RESULTS" | median)
@@ -126,11 +157,15 @@ inside() {
   load_before=$(cut -d' ' -f1 /proc/loadavg)
   one_run "${combos[0]% *}" "${combos[0]#* }" warm-up  # not recorded: a cold cache and a new cluster's first WAL
   : >"$RESULTS"
+  local schemas=($SCHEMAS)
+  PRUNE_SQL=$tmp/prune.sql
+  { statement prune_finished | sed 's/\$1::float8/0::float8/; s/\$2/1000/; s/\$3::timestamptz/NULL::timestamptz/'; echo ";"; } >"$PRUNE_SQL"
   for ((run = 1; run <= RUNS; run++)); do
     for ((i = 0; i < ${#combos[@]}; i++)); do
       local c=${combos[(i + run - 1) % ${#combos[@]}]}
       one_run "${c% *}" "${c#* }" "$run"
     done
+    for ((i = 0; i < ${#schemas[@]}; i++)); do prune_run "${schemas[(i + run - 1) % ${#schemas[@]}]}" "$run"; done
   done
   echo "| schema | JOB_RETENTION_HOURS | PostgreSQL CPU µs/job | of which the worker's sessions | complete_and_claim_jobs exec + plan µs/job | cascade DELETEs per job | WAL bytes/job | worker CPU µs/job | jobs/s |"
   echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
@@ -140,8 +175,16 @@ inside() {
     echo "| $name | ${c#* } | $(figure "$key" srv 1) | $(figure "$key" sess 1) | $(figure "$key" stmt 1) | $(figure "$key" cascade 2) | $(figure "$key" wal 0) | $(figure "$key" wcpu 1) | $(figure "$key" jps 0) |"
   done
   echo
+  echo "| schema | \`prune_finished\`, batch of 1,000, ms | PostgreSQL CPU µs per pruned job |"
+  echo "|---|---:|---:|"
+  for s in "${schemas[@]}"; do
+    local name
+    [[ $s == shipped ]] && name="shipped (schema 7 triggers)" || name="schema 6 foreign key"
+    echo "| $name | $(figure "$s|prune" ms 2) | $(figure "$s|prune" srv 1) |"
+  done
+  echo
   echo "Reproduce: $(repro_line); $(date -u '+%Y-%m-%d %H:%M UTC'); jobqueue $JQ_REV; PostgreSQL $(sql 'SHOW server_version');" \
-    "nproc $(nproc); fsync=on; N=$N, batch $BATCH, $CONNECTIONS worker session(s), medians of $RUNS runs;" \
+    "nproc $(nproc); fsync=on; N=$N, PRUNE_N=$PRUNE_N, batch $BATCH, $CONNECTIONS worker session(s), medians of $RUNS runs;" \
     "1-min load average $load_before before, $(cut -d' ' -f1 /proc/loadavg) after."
 }
 
@@ -157,11 +200,14 @@ if [[ ${1:-} == --inside ]]; then
 fi
 
 bench_options pg_cost.sh "$KNOBS" "$@"
-if [[ -n $QUICK_FLAG ]]; then N=${N:-20000}; RUNS=${RUNS:-1}; else N=${N:-100000}; RUNS=${RUNS:-3}; fi
+if [[ -n $QUICK_FLAG ]]; then N=${N:-20000}; PRUNE_N=${PRUNE_N:-50000}; RUNS=${RUNS:-1}; else N=${N:-100000}; PRUNE_N=${PRUNE_N:-300000}; RUNS=${RUNS:-3}; fi
 BATCH=${BATCH:-500}; CONNECTIONS=${CONNECTIONS:-1}
 SCHEMAS=${SCHEMAS:-"fk shipped"}; RETENTIONS=${RETENTIONS:-"0 168"}
-export N RUNS BATCH CONNECTIONS SCHEMAS RETENTIONS BUILD_DIR QUICK_FLAG OVERRIDES
+export N PRUNE_N RUNS BATCH CONNECTIONS SCHEMAS RETENTIONS BUILD_DIR QUICK_FLAG OVERRIDES
+PGBIN=/usr/lib/postgresql/15/bin
+[[ -x $PGBIN/pgbench ]] && export PATH=$PGBIN:$PATH
 command -v pg_virtualenv >/dev/null || fail "needs pg_virtualenv (postgresql-common)"
+command -v pgbench >/dev/null || fail "needs pgbench (postgresql-client)"
 command -v curl >/dev/null || fail "needs curl (reads the worker's metrics)"
 if [[ ${NO_BUILD:-0} == 1 ]]; then
   [[ -x $BUILD_DIR/jobqueue && -x $BUILD_DIR/jobqueue-worker ]] || fail "NO_BUILD=1 but no binaries in $BUILD_DIR"
