@@ -63,7 +63,7 @@ completed() {  # the worker's job_completed_total, summed over its labels
 }
 
 one_run() {  # one_run SCHEMA RETENTION RUN
-  local schema=$1 retention=$2 run=$3 wal0 t0 w0 s0 pids wpid i secs
+  local schema=$1 retention=$2 run=$3 wal0 t0 s0 pids wpid i secs
   fresh_schema "$schema"
   sql "INSERT INTO jobqueue.jobs (queue, kind, payload) SELECT 'default', 'noop', '{}'::jsonb FROM generate_series(1, $N)" >/dev/null
   sql "VACUUM ANALYZE jobqueue.jobs" >/dev/null
@@ -84,6 +84,7 @@ one_run() {  # one_run SCHEMA RETENTION RUN
   secs=$(awk -v a="$t0" -v b="$(date +%s%N)" 'BEGIN { print (b - a) / 1e9 }')
   pids=$(sql "SELECT pid FROM pg_stat_activity WHERE application_name = 'jobqueue-worker'")
   local sessions server worker wal
+  # shellcheck disable=SC2086 # one pid per word
   sessions=$(pid_ticks $pids)
   server=$(($(server_ticks) - s0))
   worker=$(pid_ticks "$wpid")
@@ -157,8 +158,10 @@ inside() {
   load_before=$(cut -d' ' -f1 /proc/loadavg)
   one_run "${combos[0]% *}" "${combos[0]#* }" warm-up  # not recorded: a cold cache and a new cluster's first WAL
   : >"$RESULTS"
-  local schemas=($SCHEMAS)
+  local schemas
+  read -r -a schemas <<<"$SCHEMAS"
   PRUNE_SQL=$tmp/prune.sql
+  # shellcheck disable=SC2016 # the $n are SQL parameters, replaced literally
   { statement prune_finished | sed 's/\$1::float8/0::float8/; s/\$2/1000/; s/\$3::timestamptz/NULL::timestamptz/'; echo ";"; } >"$PRUNE_SQL"
   for ((run = 1; run <= RUNS; run++)); do
     for ((i = 0; i < ${#combos[@]}; i++)); do
