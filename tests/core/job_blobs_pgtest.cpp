@@ -5,10 +5,10 @@
 
 #include <chrono>
 #include <future>
-#include <thread>
+#include <set>
+
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
-#include <set>
 
 #include "core/errors.hpp"
 #include "core/job_blobs.hpp"
@@ -49,17 +49,15 @@ long long NewJob(TestDatabase& db) {
   return db.Scalar<long long>("INSERT INTO jobqueue.jobs (kind) VALUES ('image.pipeline') RETURNING id");
 }
 
-// Whether `session` has been waiting on a lock for a moment: polled, never
-// a fixed sleep that a slow machine could outrun.
+// Whether session `backend_pid` comes to wait on a lock within 5 s: polled,
+// never a fixed sleep that a slow machine could outrun.
 bool WaitsOnLock(TestDatabase& db, int backend_pid) {
-  for (int i = 0; i < 200; ++i) {
-    if (db.Scalar<bool>("SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = " + std::to_string(backend_pid) +
-                        " AND wait_event_type = 'Lock')")) {
-      return true;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(25));
-  }
-  return false;
+  return jobqueue::testing::WaitFor(
+      [&] {
+        return db.Scalar<bool>("SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = " +
+                               std::to_string(backend_pid) + " AND wait_event_type = 'Lock')");
+      },
+      5000);
 }
 
 }  // namespace
@@ -324,10 +322,7 @@ TEST_CASE("schema 7 waits at most 5 s for a transaction left open on the jobs, c
           "[pg][migrator][blobs]") {
   TestDatabase db(false);
   core::pg::Connection conn(db.dsn());
-  std::vector<core::SqlFile> v6;
-  for (const auto& f : core::EmbeddedMigrations()) {
-    if (core::Migrator::VersionOf(f.name) <= 6) v6.push_back(f);
-  }
+  const auto v6 = jobqueue::testing::MigrationsUpTo(6);
   REQUIRE(v6.size() == 6);
   core::Migrator(v6).Migrate(conn);
   const auto id = NewJob(db);

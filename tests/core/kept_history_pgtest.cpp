@@ -245,11 +245,7 @@ TEST_CASE("every filtered page of api_list_jobs equals the page a plain scan rea
 TEST_CASE("a populated version-3 database migrates to schema 4 with every job intact", "[pg][migrator]") {
   TestDatabase db(false);
   core::pg::Connection conn(db.dsn());
-  auto files = core::EmbeddedMigrations();
-  std::vector<core::SqlFile> v3;
-  for (const auto& f : files) {
-    if (core::Migrator::VersionOf(f.name) <= 3) v3.push_back(f);
-  }
+  const auto v3 = jobqueue::testing::MigrationsUpTo(3);
   REQUIRE(v3.size() == 3);
   core::Migrator(v3).Migrate(conn);
 

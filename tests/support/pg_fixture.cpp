@@ -181,6 +181,14 @@ core::NewJob MakeJob(const std::string& kind, nlohmann::json payload) {
   return job;
 }
 
+std::vector<core::SqlFile> MigrationsUpTo(int version) {
+  std::vector<core::SqlFile> out;
+  for (const auto& f : core::EmbeddedMigrations()) {
+    if (core::Migrator::VersionOf(f.name) <= version) out.push_back(f);
+  }
+  return out;
+}
+
 std::vector<core::Lease> Leases(const std::vector<core::ClaimedJob>& jobs) {
   std::vector<core::Lease> out;
   for (const auto& j : jobs) out.push_back(j.lease);

@@ -18,6 +18,7 @@
 #include <pqxx/pqxx>
 
 #include "core/job.hpp"
+#include "core/sql_catalog.hpp"
 #include "core/local_postgres.hpp"
 #include "core/queue.hpp"
 
@@ -96,6 +97,10 @@ std::vector<core::Lease> Leases(const std::vector<core::ClaimedJob>& jobs);
 // appends (job_id, at, owner = lease_owner) to public.completions, so a test
 // can show no job completed twice.
 void CountCompletions(TestDatabase& db);
+
+// The embedded migrations up to and including `version`: to build a
+// database as an older release left it, then migrate it on.
+std::vector<core::SqlFile> MigrationsUpTo(int version);
 
 // Polls `condition` every 10 ms until true or `timeout_ms` passes.
 bool WaitFor(const std::function<bool()>& condition, int timeout_ms);
