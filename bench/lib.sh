@@ -99,6 +99,29 @@ json_field() {  # json_field NAME JSON_LINE
 
 sql() { psql -X -At -v ON_ERROR_STOP=1 -c "$1"; }
 
+# CPU ticks (utime + stime) the PostgreSQL server has used so far: the
+# postmaster, its live children, and (cutime + cstime of the postmaster)
+# every child that has exited and been reaped. Needs PG_DATA_DIR (the
+# cluster's `SHOW data_directory`).
+server_ticks() {
+  local pm pids
+  pm=$(head -1 "$PG_DATA_DIR/postmaster.pid")
+  pids=$(ps -o pid= --ppid "$pm" | tr -d ' ' | tr '\n' ' ')
+  {
+    sed 's/^.*) //' "/proc/$pm/stat" | awk '{ print $12 + $13 + $14 + $15 }'
+    # shellcheck disable=SC2086 # one pid per word
+    process_ticks $pids
+  } | awk '{ t += $1 } END { print t + 0 }'
+}
+
+# CPU ticks (utime + stime) of the live processes PID...; one that has
+# already exited counts 0.
+process_ticks() {
+  local p
+  for p in "$@"; do sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk '{ print $12 + $13 }'; done |
+    awk '{ t += $1 } END { print t + 0 }'
+}
+
 # bench_options SCRIPT "KNOB ..." ARGS...: the options every benchmark takes.
 # Sets QUICK_FLAG (" --quick" or empty) and OVERRIDES (" KNOB KNOB ... ",
 # the knobs the user set in the environment, for the reproduce line); any

@@ -34,7 +34,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD_DIR=${BUILD_DIR:-$ROOT/build-bench-workers}
 KNOBS="N PRUNE_N RUNS BATCH CONNECTIONS SCHEMAS RETENTIONS"
-# median, sql, bench_options
+# median, sql, bench_options, statement, server_ticks, process_ticks
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"
 log() { echo "pg_cost.sh: $*" >&2; }
@@ -47,15 +47,6 @@ DROP TRIGGER job_blobs_check_job ON jobqueue.job_blobs;
 ALTER TABLE jobqueue.job_blobs ADD CONSTRAINT job_blobs_job_id_fkey
   FOREIGN KEY (job_id) REFERENCES jobqueue.jobs (id) ON DELETE CASCADE;"
 
-server_ticks() {  # every server process: live children, exited ones via the postmaster's cutime
-  local pm
-  pm=$(head -1 "$PG_DATA_DIR/postmaster.pid")
-  {
-    sed 's/^.*) //' "/proc/$pm/stat" | awk '{ print $12 + $13 + $14 + $15 }'
-    for p in $(ps -o pid= --ppid "$pm"); do sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk '{ print $12 + $13 }'; done
-  } | awk '{ t += $1 } END { print t + 0 }'
-}
-pid_ticks() { for p in "$@"; do sed 's/^.*) //' "/proc/$p/stat" | awk '{ print $12 + $13 }'; done | awk '{ t += $1 } END { print t + 0 }'; }
 
 completed() {  # the worker's job_completed_total, summed over its labels
   curl -fsS "http://127.0.0.1:$PORT/metrics" 2>/dev/null |
@@ -85,9 +76,9 @@ one_run() {  # one_run SCHEMA RETENTION RUN
   pids=$(sql "SELECT pid FROM pg_stat_activity WHERE application_name = 'jobqueue-worker'")
   local sessions server worker wal
   # shellcheck disable=SC2086 # one pid per word
-  sessions=$(pid_ticks $pids)
+  sessions=$(process_ticks $pids)
   server=$(($(server_ticks) - s0))
-  worker=$(pid_ticks "$wpid")
+  worker=$(process_ticks "$wpid")
   wal=$(sql "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '$wal0')")
   kill -TERM "$wpid"
   wait "$wpid" || fail "jobqueue-worker exited with status $? (log: $LOG)"

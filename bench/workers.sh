@@ -63,19 +63,6 @@ base() { [[ $1 == jobqueue-* ]] && echo jobqueue || echo "$1"; }
 # checks there (its succeeded jobs are gone when the drain ends).
 driver() { [[ $1 == jobqueue-c24 ]] && echo jobqueue || echo "$1"; }
 
-# CPU ticks (utime + stime) the PostgreSQL server has used so far: the
-# postmaster, its live children, and (cutime + cstime of the postmaster)
-# every child that has exited and been reaped.
-server_ticks() {
-  local pm pids
-  pm=$(head -1 "$PG_DATA_DIR/postmaster.pid")
-  pids=$(ps -o pid= --ppid "$pm" | tr -d ' ' | tr '\n' ' ')
-  {
-    sed 's/^.*) //' "/proc/$pm/stat" | awk '{ print $12 + $13 + $14 + $15 }'
-    for p in $pids; do sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | awk '{ print $12 + $13 }'; done
-  } | awk '{ t += $1 } END { print t + 0 }'
-}
-
 wal_lsn() { sql "SELECT pg_current_wal_lsn()"; }
 wal_bytes_since() { sql "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '$1')"; }
 
@@ -125,7 +112,7 @@ stop_workers() {
   WORKER_TICKS=0
   for pid in "${PIDS[@]}"; do
     HWM+=("$(awk '/^VmHWM:/ { print $2 }' "/proc/$pid/status")")
-    WORKER_TICKS=$((WORKER_TICKS + $(sed 's/^.*) //' "/proc/$pid/stat" | awk '{ print $12 + $13 }')))
+    WORKER_TICKS=$((WORKER_TICKS + $(process_ticks "$pid")))
   done
   for pid in "${PIDS[@]}"; do kill -TERM "$pid"; done
   for pid in "${PIDS[@]}"; do
