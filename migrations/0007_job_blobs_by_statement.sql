@@ -8,7 +8,8 @@
 -- (measured with the worker at 500 jobs a statement: 17.4 against 14.0 and
 -- 19.3 against 17.3 µs in two runs, bench/pg_cost.sh; bench/README.md, "The
 -- foreign key, a row at a time"); pruning pays it for every job too (6.9
--- against 3.8 ms a batch of 1,000). What the key promised is kept by three triggers:
+-- against 3.8 ms a batch of 1,000). What the key promised is kept by three
+-- triggers:
 --   * deleting jobs deletes their bytes: one DELETE per statement, joined
 --     against the statement's deleted rows (a transition table);
 --   * a row in job_blobs must name a job that exists: checked when it is
