@@ -87,6 +87,8 @@ void ReaperService::Run() {
       }
       if (!leader_ && reaper->TryLead()) {
         leader_ = true;
+        // Before the pass, so no scrape sees a pass's metrics beside leader 0.
+        if (metrics_) metrics_->SetReaperLeader(true);
         spdlog::info("{}", core::LogFields("became the leader", id));
       }
       database_up_ = true;
