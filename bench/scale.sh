@@ -81,6 +81,13 @@
 #    is by default. Table, heap and index sizes before (backlog only) and
 #    after, the drain and prune rates, and a check that the finished counts
 #    still equal the table.
+# 8. Steady churn on the history: STEADY jobs through the same life in the
+#    table that keeps the history, each round pruning as many of the
+#    oldest finished jobs as it completed, so the history keeps its size, as
+#    a full retention does. Sizes before and after, the rates, and from the
+#    server's log (log_autovacuum_min_duration = 0) how many autovacuums
+#    ran on jobqueue.jobs meanwhile, how many of them scanned the indexes,
+#    and their time.
 #
 # Prints one markdown table (stdout): the command that reproduces it above,
 # date, commit, PostgreSQL version, nproc and the load average below.
@@ -89,9 +96,12 @@
 #
 # Environment: HISTORY (finished jobs, 10000000; 1000000 with --quick),
 # BACKLOG (queued jobs, 10000), PRUNE (jobs pruned, 1000000; 100000 with
-# --quick), CHURN (jobs through the churn, 5000000; 500000 with --quick), RUNS (runs per figure, the median is shown: 5; 3 with --quick),
-# ONLY=reads (build the history, then only the reads and sizes) or
-# ONLY=churn (only the churn; the other rows print n/a), PG_SETTINGS
+# --quick), CHURN (jobs through the churn, 5000000; 500000 with --quick),
+# STEADY (jobs through the steady churn, 2000000; 200000 with --quick), RUNS
+# (runs per figure, the median is shown: 5; 3 with --quick), ONLY=reads
+# (build the history, then only the reads and sizes), ONLY=churn (only the
+# churn; the other rows print n/a) or ONLY=steady (build the history, then
+# only the steady churn), PG_SETTINGS
 # (extra server settings for the cluster, e.g. "autovacuum_naptime=10s"), BUILD_DIR (build-bench, shared with bench/core.sh), NO_BUILD=1 to take
 # BUILD_DIR/jobqueue as it is. Only the jobqueue CLI is built (Release), for
 # `jobqueue migrate`.
@@ -100,7 +110,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD_DIR=${BUILD_DIR:-$ROOT/build-bench}
 LOG=$BUILD_DIR/scale-last.log
-KNOBS="HISTORY BACKLOG PRUNE CHURN RUNS ONLY PG_SETTINGS"
+KNOBS="HISTORY BACKLOG PRUNE CHURN STEADY RUNS ONLY PG_SETTINGS"
 CHUNK=1000000          # history rows per INSERT
 ENQ_TX=2000            # enqueue transactions per client (2 clients)
 LIVE_RUNNING=20        # jobs held running during everything
@@ -379,7 +389,8 @@ build_history() {
   rm -f "$stop"
   (
     while [[ ! -e $stop ]]; do
-      local e0=$(now_ms)
+      local e0
+      e0=$(now_ms)
       sql "SELECT jobqueue.enqueue('noop', '{}'::jsonb, queue => 'bench-upgrade')" >/dev/null
       echo $(( $(now_ms) - e0 )) >>"$tmp/upgrade-enqueue-ms"
     done
@@ -551,48 +562,107 @@ size_of() {  # size_of KEY: records KEY.total, KEY.heap, KEY.idx (bytes) of jobq
   record "$1.total" "$t"; record "$1.heap" "$h"; record "$1.idx" "$i"
 }
 
-churn() {
-  local done_jobs=0 n per tx out drained=0 drain_s=0 pruned=0 prune_s=0 left round=0
-  CHURN_ROUND=$BACKLOG  # at most twice the backlog is ever live
-  in_db churn "$BUILD_DIR/jobqueue" migrate >&2
-  in_db churn fill_backlog
-  in_db churn hold_running
-  in_db churn sql "VACUUM ANALYZE jobqueue.jobs" >/dev/null
-  in_db churn size_of churn_before
+# churn_rounds PHASE JOBS MODE: JOBS jobs enqueued, drained by
+# complete_and_claim_jobs (2 pgbench clients, batches of 100, each on a
+# queue of its own, as jobqueue-worker runs it) and pruned by prune_finished
+# (retention 0, batches of PRUNE_BATCH) in PHASE's database, in rounds of
+# BACKLOG jobs. MODE all prunes every finished job after each round (the
+# churn on the backlog alone); MODE steady prunes as many of the oldest
+# finished jobs as the round completed, so the history keeps its size, as a
+# retention does once it is full. Sets ROUNDS_DRAINED, ROUNDS_DRAIN_S,
+# ROUNDS_PRUNED, ROUNDS_PRUNE_S.
+churn_rounds() {
+  local phase=$1 jobs=$2 mode=$3 done_jobs=0 n per tx out left round=0 kept
+  ROUNDS_DRAINED=0; ROUNDS_DRAIN_S=0; ROUNDS_PRUNED=0; ROUNDS_PRUNE_S=0
   # Each client drains a queue of its own, so its last transaction finds
   # nothing left to claim and no job stays leased.
   write_pgbench_combined_script "$tmp/churn.sql"
   sed -i "s/:queues/ARRAY['churn-' || :client_id]/g" "$tmp/churn.sql"
   statement prune_finished | sed "s/[$]1/0/g; s/[$]2/$PRUNE_BATCH/g; s/[$]3/NULL/g; \$ s/\$/;/" >"$tmp/churn-prune.sql"
-  while ((done_jobs < CHURN)); do
-    n=$((CHURN - done_jobs)); ((n <= CHURN_ROUND)) || n=$CHURN_ROUND
+  kept=$(in_db "$phase" sql "SELECT coalesce(sum(jobs), 0) FROM jobqueue.finished_counts")
+  while ((done_jobs < jobs)); do
+    n=$((jobs - done_jobs)); ((n <= BACKLOG)) || n=$BACKLOG
     per=$((n / 2))
-    in_db churn sql "INSERT INTO jobqueue.jobs (queue, kind, payload)
-                     SELECT 'churn-' || c, 'noop', jsonb_build_object('n', g)
-                     FROM generate_series(0, 1) AS c, generate_series(1, $per) AS g" >/dev/null
+    in_db "$phase" sql "INSERT INTO jobqueue.jobs (queue, kind, payload)
+                        SELECT 'churn-' || c, 'noop', jsonb_build_object('n', g)
+                        FROM generate_series(0, 1) AS c, generate_series(1, $per) AS g" >/dev/null
     tx=$((per / 100 + 2))
-    out=$(in_db churn pgb -M prepared -c 2 -j 2 -t "$tx" -f "$tmp/churn.sql" \
+    out=$(in_db "$phase" pgb -M prepared -c 2 -j 2 -t "$tx" -f "$tmp/churn.sql" \
       -D batch=100 -D worker=churn -D lease=300 -D "ids={}" -D "toks={}")
-    drain_s=$(awk -v a="$drain_s" -v x="$(pgb_xacts "$out")" -v t="$(pgb_tps "$out")" 'BEGIN { print a + x / t }')
-    left=$(in_db churn sql "SELECT count(*) FROM jobqueue.jobs WHERE queue LIKE 'churn-%' AND state <> 'succeeded'")
+    ROUNDS_DRAIN_S=$(awk -v a="$ROUNDS_DRAIN_S" -v x="$(pgb_xacts "$out")" -v t="$(pgb_tps "$out")" 'BEGIN { print a + x / t }')
+    left=$(in_db "$phase" sql "SELECT count(*) FROM jobqueue.jobs WHERE queue LIKE 'churn-%' AND state <> 'succeeded'")
     ((left == 0)) || fail "churn: $left jobs not completed after a round"
-    drained=$((drained + 2 * per))
-    out=$(in_db churn pgb -M prepared -c 1 -j 1 -t $((2 * per / PRUNE_BATCH + 2)) -f "$tmp/churn-prune.sql")
-    prune_s=$(awk -v a="$prune_s" -v x="$(pgb_xacts "$out")" -v t="$(pgb_tps "$out")" 'BEGIN { print a + x / t }')
-    left=$(in_db churn sql "SELECT count(*) FROM jobqueue.jobs WHERE queue LIKE 'churn-%'")
-    ((left == 0)) || fail "churn: $left jobs not pruned after a round"
-    pruned=$((pruned + 2 * per))
+    ROUNDS_DRAINED=$((ROUNDS_DRAINED + 2 * per))
+    if [[ $mode == all ]]; then
+      tx=$((2 * per / PRUNE_BATCH + 2))  # and at least one that deletes nothing
+    else
+      tx=$((2 * per / PRUNE_BATCH))      # exactly what the round completed
+    fi
+    out=$(in_db "$phase" pgb -M prepared -c 1 -j 1 -t "$tx" -f "$tmp/churn-prune.sql")
+    ROUNDS_PRUNE_S=$(awk -v a="$ROUNDS_PRUNE_S" -v x="$(pgb_xacts "$out")" -v t="$(pgb_tps "$out")" 'BEGIN { print a + x / t }')
+    if [[ $mode == all ]]; then
+      left=$(in_db "$phase" sql "SELECT count(*) FROM jobqueue.jobs WHERE queue LIKE 'churn-%'")
+      ((left == 0)) || fail "churn: $left jobs not pruned after a round"
+    else
+      left=$(in_db "$phase" sql "SELECT coalesce(sum(jobs), 0) FROM jobqueue.finished_counts")
+      ((left == kept)) || fail "churn: $left finished jobs kept after a round, expected $kept"
+    fi
+    ROUNDS_PRUNED=$((ROUNDS_PRUNED + 2 * per))
     done_jobs=$((done_jobs + n))
-    ((++round % 50)) || log "churn: $drained jobs enqueued, completed and pruned"
+    ((++round % 50)) || log "churn ($phase): $ROUNDS_DRAINED jobs enqueued, completed and pruned"
   done
-  record churn_drain_rate "$(awk -v n="$drained" -v s="$drain_s" 'BEGIN { print n / s }')"
-  record churn_prune_rate "$(awk -v n="$pruned" -v s="$prune_s" 'BEGIN { print n / s }')"
+}
+
+# Autovacuum's runs on jobqueue.jobs as the server logged them
+# (log_autovacuum_min_duration = 0) from byte FROM of the log on: RUNS,
+# of which INDEX_SCANS scanned the indexes, and SECONDS elapsed in all.
+autovacuum_since() {
+  tail -c +"$(($1 + 1))" "$SERVER_LOG" | awk '
+    /automatic vacuum of table "[^"]*jobqueue\.jobs": index scans: [1-9]/ { scans++ }
+    /automatic vacuum of table "[^"]*jobqueue\.jobs"/ { on = 1; runs++; next }
+    on && /elapsed: / { sub(/.*elapsed: /, ""); sub(/ s.*/, ""); secs += $0; on = 0 }
+    END { printf "%d %d %.1f\n", runs, scans, secs }'
+}
+log_offset() { stat -c %s "$SERVER_LOG"; }
+
+churn() {
+  in_db churn "$BUILD_DIR/jobqueue" migrate >&2
+  in_db churn fill_backlog
+  in_db churn hold_running
+  in_db churn sql "VACUUM ANALYZE jobqueue.jobs" >/dev/null
+  in_db churn size_of churn_before
+  churn_rounds churn "$CHURN" all
+  record churn_drain_rate "$(awk -v n="$ROUNDS_DRAINED" -v s="$ROUNDS_DRAIN_S" 'BEGIN { print n / s }')"
+  record churn_prune_rate "$(awk -v n="$ROUNDS_PRUNED" -v s="$ROUNDS_PRUNE_S" 'BEGIN { print n / s }')"
   in_db churn size_of churn_after
   [[ $(in_db churn sql "SELECT count(*) FROM jobqueue.jobs WHERE state IN ('succeeded', 'dead', 'cancelled')") == 0 &&
      $(in_db churn sql "SELECT coalesce(sum(jobs), 0) FROM jobqueue.finished_counts") == 0 ]] ||
     fail "churn: finished counts differ from the table"
-  CHURNED=$drained
+  CHURNED=$ROUNDS_DRAINED
   log "churn: sizes before $(median_of churn_before.total), after $(median_of churn_after.total) bytes"
+}
+
+# The same churn on the history: STEADY jobs through the table that keeps
+# it, each round pruning as many of the oldest as it completed. What a
+# retention looks like once it is full: the history neither grows nor
+# shrinks, and every autovacuum of the table has the whole history to look
+# at. Sizes before and after, and what autovacuum did meanwhile.
+steady() {
+  local from row
+  sql "VACUUM ANALYZE jobqueue.jobs" >/dev/null
+  size_of steady_before
+  from=$(log_offset)
+  churn_rounds hist "$STEADY" steady
+  record steady_drain_rate "$(awk -v n="$ROUNDS_DRAINED" -v s="$ROUNDS_DRAIN_S" 'BEGIN { print n / s }')"
+  record steady_prune_rate "$(awk -v n="$ROUNDS_PRUNED" -v s="$ROUNDS_PRUNE_S" 'BEGIN { print n / s }')"
+  size_of steady_after
+  read -r STEADY_VACUUMS STEADY_INDEX_SCANS STEADY_VACUUM_S <<<"$(autovacuum_since "$from")"
+  row=$(sql "SELECT (SELECT count(*) FROM jobqueue.jobs WHERE state IN ('succeeded', 'dead', 'cancelled')),
+                    (SELECT coalesce(sum(jobs), 0) FROM jobqueue.finished_counts)")
+  [[ ${row%%|*} == "${row#*|}" ]] || fail "steady: finished counts differ from the table ($row)"
+  STEADY_KEPT=${row%%|*}
+  STEADIED=$ROUNDS_DRAINED
+  log "steady: $STEADIED jobs on $STEADY_KEPT kept; sizes before $(median_of steady_before.total), after $(median_of steady_after.total) bytes; $STEADY_VACUUMS autovacuums ($STEADY_INDEX_SCANS scanned the indexes), $STEADY_VACUUM_S s"
 }
 
 fmt_ms() {
@@ -649,7 +719,7 @@ table() {
   echo "| longest single enqueue while it ran (one client, a psql per job: $(median_of upgrade_enqueues) jobs), ms | | $(median_of upgrade_enqueue_max) | writes not held off |"
   echo
   if [[ -n ${CHURNED:-} ]]; then
-    echo "Churn: $CHURNED jobs enqueued, completed (\`complete_and_claim_jobs\`, 2 clients, batches of 100) and pruned (\`prune_finished\`, retention 0), in rounds of $CHURN_ROUND, on the backlog alone; autovacuum as by default${PG_SETTINGS:+, with $PG_SETTINGS}."
+    echo "Churn: $CHURNED jobs enqueued, completed (\`complete_and_claim_jobs\`, 2 clients, batches of 100) and pruned (\`prune_finished\`, retention 0), in rounds of $BACKLOG, on the backlog alone; autovacuum as by default${PG_SETTINGS:+, with $PG_SETTINGS}."
     echo
     echo "| jobqueue.jobs | backlog only, before | after the churn | ratio |"
     echo "|---|---:|---:|---:|"
@@ -659,6 +729,21 @@ table() {
     done
     echo "| drain rate during the churn, jobs/s | | $(fmt_int "$(median_of churn_drain_rate)") | |"
     echo "| prune rate during the churn, rows/s | | $(fmt_int "$(median_of churn_prune_rate)") | |"
+  fi
+  if [[ -n ${STEADIED:-} ]]; then
+    echo
+    echo "Steady churn on the history: $STEADIED jobs enqueued, completed and pruned as above, in the table that keeps $STEADY_KEPT finished jobs; each round prunes as many of the oldest as it completed, so the history keeps its size (a full retention); autovacuum as by default${PG_SETTINGS:+, with $PG_SETTINGS}."
+    echo
+    echo "| jobqueue.jobs | with the history, before | after the steady churn | ratio |"
+    echo "|---|---:|---:|---:|"
+    local what
+    for what in "total:\`pg_total_relation_size\`" "heap:heap" "idx:indexes"; do
+      echo "| ${what#*:} | $(fmt_bytes "$(median_of "steady_before.${what%%:*}")") | $(fmt_bytes "$(median_of "steady_after.${what%%:*}")") | $(awk -v a="$(median_of "steady_after.${what%%:*}")" -v b="$(median_of "steady_before.${what%%:*}")" 'BEGIN { printf "%.2fx", a / b }') |"
+    done
+    echo "| drain rate, jobs/s | | $(fmt_int "$(median_of steady_drain_rate)") | |"
+    echo "| prune rate, rows/s | | $(fmt_int "$(median_of steady_prune_rate)") | |"
+    echo "| autovacuums of jobqueue.jobs meanwhile (of which scanned the indexes) | | $STEADY_VACUUMS ($STEADY_INDEX_SCANS) | |"
+    echo "| time in those autovacuums, s | | $STEADY_VACUUM_S | |"
   fi
   echo
   [[ ${ONLY:-} != churn ]] || HISTORY=0  # the footer's history: none was built
@@ -681,6 +766,8 @@ inside() {
   export PGOPTIONS="-c client_min_messages=warning"
   [[ $(sql "SHOW fsync") == on ]] || fail "fsync is off"
   LOAD_BEFORE=$(cut -d' ' -f1 /proc/loadavg)
+  SERVER_LOG=$(pg_lsclusters -h | awk '$2 == "regress" { print $7 }')
+  [[ -r $SERVER_LOG ]] || fail "cannot read the server's log ($SERVER_LOG)"
   # The history goes into pg_virtualenv's database, the backlog-only table
   # into a second database of the same cluster.
   DB[hist]=${PGDATABASE:-postgres}; DB[base]=scale_base; DB[churn]=scale_churn
@@ -706,20 +793,24 @@ inside() {
     log "history (database ${DB[hist]}): building $HISTORY finished jobs"
     in_db hist build_history
     in_db hist sizes
-
+  fi
+  if [[ -z ${ONLY:-} || ${ONLY:-} == reads ]]; then
     define_reads
     in_db hist explain_reads
     in_db hist time_reads
   fi
-
-  if [[ ${ONLY:-} != reads ]]; then
-    if [[ ${ONLY:-} != churn ]]; then
-      log "writes: both tables, alternating"
-      write_runs
-      in_db hist prune
-    fi
+  if [[ -z ${ONLY:-} ]]; then
+    log "writes: both tables, alternating"
+    write_runs
+    in_db hist prune
+  fi
+  if [[ -z ${ONLY:-} || ${ONLY:-} == churn ]]; then
     log "churn (database ${DB[churn]}): $CHURN jobs through enqueue, claim, complete and prune"
     churn
+  fi
+  if [[ -z ${ONLY:-} || ${ONLY:-} == steady ]]; then
+    log "steady churn (database ${DB[hist]}): $STEADY jobs through the table with the history"
+    in_db hist steady
   fi
 
   in_db hist table | tee -a "$LOG"
@@ -735,16 +826,17 @@ fi
 
 bench_options scale.sh "$KNOBS" "$@"
 if [[ -n $QUICK_FLAG ]]; then
-  HISTORY=${HISTORY:-1000000}; PRUNE=${PRUNE:-100000}; CHURN=${CHURN:-500000}; RUNS=${RUNS:-3}
+  HISTORY=${HISTORY:-1000000}; PRUNE=${PRUNE:-100000}; CHURN=${CHURN:-500000}; STEADY=${STEADY:-200000}; RUNS=${RUNS:-3}
 else
-  HISTORY=${HISTORY:-10000000}; PRUNE=${PRUNE:-1000000}; CHURN=${CHURN:-5000000}; RUNS=${RUNS:-5}
+  HISTORY=${HISTORY:-10000000}; PRUNE=${PRUNE:-1000000}; CHURN=${CHURN:-5000000}; STEADY=${STEADY:-2000000}; RUNS=${RUNS:-5}
 fi
 BACKLOG=${BACKLOG:-10000}
-for var in HISTORY BACKLOG PRUNE CHURN RUNS; do
+for var in HISTORY BACKLOG PRUNE CHURN STEADY RUNS; do
   [[ ${!var} =~ ^[1-9][0-9]*$ ]] || { echo "scale.sh: $var must be a positive integer" >&2; exit 2; }
 done
 ONLY=${ONLY:-}
-[[ -z $ONLY || $ONLY == reads || $ONLY == churn ]] || { echo "scale.sh: ONLY must be 'reads', 'churn' or unset" >&2; exit 2; }
+[[ -z $ONLY || $ONLY == reads || $ONLY == churn || $ONLY == steady ]] ||
+  { echo "scale.sh: ONLY must be 'reads', 'churn', 'steady' or unset" >&2; exit 2; }
 ((PRUNE < HISTORY)) || { echo "scale.sh: PRUNE must be below HISTORY" >&2; exit 2; }
 ((BACKLOG >= 1000)) || { echo "scale.sh: BACKLOG must be at least 1000" >&2; exit 2; }
 
@@ -769,11 +861,12 @@ fi
 [[ -x $BUILD_DIR/jobqueue ]] || fail "no $BUILD_DIR/jobqueue"
 JQ_REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 [[ ${NO_BUILD:-0} != 1 ]] || JQ_REV="binaries in $BUILD_DIR as they were (tree at $JQ_REV)"
-export ONLY PG_SETTINGS HISTORY BACKLOG PRUNE CHURN RUNS BUILD_DIR QUICK_FLAG OVERRIDES JQ_REV LOG
+export ONLY PG_SETTINGS HISTORY BACKLOG PRUNE CHURN STEADY RUNS BUILD_DIR QUICK_FLAG OVERRIDES JQ_REV LOG
 
 # One cluster for the whole run, in a temporary directory even as root (-t);
 # fsync on because users run durable. pg_virtualenv removes it when the
 # inner command exits, whether it succeeded or not.
-settings=(-o fsync=on)
+# Every autovacuum logged (one line each), for the steady churn's account.
+settings=(-o fsync=on -o log_autovacuum_min_duration=0)
 for setting in ${PG_SETTINGS:-}; do settings+=(-o "$setting"); done
 pg_virtualenv -t "${settings[@]}" bash "$ROOT/bench/scale.sh" --inside
