@@ -609,7 +609,7 @@ churn_rounds() {
     fi
     ROUNDS_PRUNED=$((ROUNDS_PRUNED + 2 * per))
     done_jobs=$((done_jobs + n))
-    ((++round % 50)) || log "churn ($phase): $ROUNDS_DRAINED jobs enqueued, completed and pruned"
+    ((++round % 50)) || log "churn ($phase): $ROUNDS_DRAINED jobs enqueued, completed and pruned; jobqueue.jobs $(in_db "$phase" sql "SELECT pg_size_pretty(pg_total_relation_size('jobqueue.jobs'))")"
   done
 }
 
