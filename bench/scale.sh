@@ -87,7 +87,9 @@
 #    a full retention does. Sizes before and after, the rates, and from the
 #    server's log (log_autovacuum_min_duration = 0) how many autovacuums
 #    ran on jobqueue.jobs meanwhile, how many of them scanned the indexes,
-#    and their time.
+#    and their time; pgstattuple's account of the heap (live, dead, free)
+#    and the free space the free space map knows of. STEADY_SQL, when set,
+#    runs first (to try a storage setting).
 #
 # Prints one markdown table (stdout): the command that reproduces it above,
 # date, commit, PostgreSQL version, nproc and the load average below.
@@ -625,6 +627,17 @@ autovacuum_since() {
 }
 log_offset() { stat -c %s "$SERVER_LOG"; }
 
+# heap_space KEY: records KEY.live, KEY.dead and KEY.free (pgstattuple's
+# live and dead tuple bytes and free bytes of the heap) and KEY.fsm (the
+# free bytes the free space map knows of, where new rows will go).
+heap_space() {
+  local row
+  row=$(sql "SELECT s.tuple_len, s.dead_tuple_len, s.free_space, (SELECT sum(avail) FROM pg_freespace('jobqueue.jobs'))
+             FROM pgstattuple('jobqueue.jobs') AS s")
+  IFS='|' read -r l d f m <<<"$row"
+  record "$1.live" "$l"; record "$1.dead" "$d"; record "$1.free" "$f"; record "$1.fsm" "$m"
+}
+
 churn() {
   in_db churn "$BUILD_DIR/jobqueue" migrate >&2
   in_db churn fill_backlog
@@ -649,13 +662,17 @@ churn() {
 # at. Sizes before and after, and what autovacuum did meanwhile.
 steady() {
   local from row
+  sql "CREATE EXTENSION IF NOT EXISTS pgstattuple; CREATE EXTENSION IF NOT EXISTS pg_freespacemap" >/dev/null
+  [[ -z ${STEADY_SQL:-} ]] || { log "steady: $STEADY_SQL"; sql "$STEADY_SQL" >/dev/null; }
   sql "VACUUM ANALYZE jobqueue.jobs" >/dev/null
   size_of steady_before
+  heap_space steady_before
   from=$(log_offset)
   churn_rounds hist "$STEADY" steady
   record steady_drain_rate "$(awk -v n="$ROUNDS_DRAINED" -v s="$ROUNDS_DRAIN_S" 'BEGIN { print n / s }')"
   record steady_prune_rate "$(awk -v n="$ROUNDS_PRUNED" -v s="$ROUNDS_PRUNE_S" 'BEGIN { print n / s }')"
   size_of steady_after
+  heap_space steady_after
   read -r STEADY_VACUUMS STEADY_INDEX_SCANS STEADY_VACUUM_S <<<"$(autovacuum_since "$from")"
   row=$(sql "SELECT (SELECT count(*) FROM jobqueue.jobs WHERE state IN ('succeeded', 'dead', 'cancelled')),
                     (SELECT coalesce(sum(jobs), 0) FROM jobqueue.finished_counts)")
@@ -739,6 +756,9 @@ table() {
     local what
     for what in "total:\`pg_total_relation_size\`" "heap:heap" "idx:indexes"; do
       echo "| ${what#*:} | $(fmt_bytes "$(median_of "steady_before.${what%%:*}")") | $(fmt_bytes "$(median_of "steady_after.${what%%:*}")") | $(awk -v a="$(median_of "steady_after.${what%%:*}")" -v b="$(median_of "steady_before.${what%%:*}")" 'BEGIN { printf "%.2fx", a / b }') |"
+    done
+    for what in "live:heap, live rows (pgstattuple)" "dead:heap, dead rows" "free:heap, free space" "fsm:heap, free space the free space map knows of"; do
+      echo "| ${what#*:} | $(fmt_bytes "$(median_of "steady_before.${what%%:*}")") | $(fmt_bytes "$(median_of "steady_after.${what%%:*}")") | |"
     done
     echo "| drain rate, jobs/s | | $(fmt_int "$(median_of steady_drain_rate)") | |"
     echo "| prune rate, rows/s | | $(fmt_int "$(median_of steady_prune_rate)") | |"
