@@ -693,6 +693,15 @@ fmt_ms() {
   awk -v v="$1" 'BEGIN { if (v == "n/a") print v; else if (v < 10) printf "%.2f\n", v; else if (v < 1000) printf "%.1f\n", v; else printf "%.0f\n", v }'
 }
 fmt_bytes() { awk -v b="$1" 'BEGIN { if (b >= 1048576) printf "%.1f MB\n", b / 1048576; else printf "%.0f kB\n", b / 1024 }'; }
+# size_rows BEFORE AFTER: the table's total, heap and index rows of a
+# before-and-after table (size_of's keys), with the ratio.
+size_rows() {
+  local what b a
+  for what in "total:\`pg_total_relation_size\`" "heap:heap" "idx:indexes"; do
+    b=$(median_of "$1.${what%%:*}"); a=$(median_of "$2.${what%%:*}")
+    echo "| ${what#*:} | $(fmt_bytes "$b") | $(fmt_bytes "$a") | $(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.2fx", a / b }') |"
+  done
+}
 fmt_int() { awk -v v="$1" 'BEGIN { if (v == "n/a") print v; else printf "%.0f\n", v }'; }
 
 repro() {
@@ -747,10 +756,7 @@ table() {
     echo
     echo "| jobqueue.jobs | backlog only, before | after the churn | ratio |"
     echo "|---|---:|---:|---:|"
-    local what
-    for what in "total:\`pg_total_relation_size\`" "heap:heap" "idx:indexes"; do
-      echo "| ${what#*:} | $(fmt_bytes "$(median_of "churn_before.${what%%:*}")") | $(fmt_bytes "$(median_of "churn_after.${what%%:*}")") | $(awk -v a="$(median_of "churn_after.${what%%:*}")" -v b="$(median_of "churn_before.${what%%:*}")" 'BEGIN { printf "%.1fx", a / b }') |"
-    done
+    size_rows churn_before churn_after
     echo "| drain rate during the churn, jobs/s | | $(fmt_int "$(median_of churn_drain_rate)") | |"
     echo "| prune rate during the churn, rows/s | | $(fmt_int "$(median_of churn_prune_rate)") | |"
   fi
@@ -760,10 +766,8 @@ table() {
     echo
     echo "| jobqueue.jobs | with the history, before | after the steady churn | ratio |"
     echo "|---|---:|---:|---:|"
+    size_rows steady_before steady_after
     local what
-    for what in "total:\`pg_total_relation_size\`" "heap:heap" "idx:indexes"; do
-      echo "| ${what#*:} | $(fmt_bytes "$(median_of "steady_before.${what%%:*}")") | $(fmt_bytes "$(median_of "steady_after.${what%%:*}")") | $(awk -v a="$(median_of "steady_after.${what%%:*}")" -v b="$(median_of "steady_before.${what%%:*}")" 'BEGIN { printf "%.2fx", a / b }') |"
-    done
     for what in "live:heap, live rows (pgstattuple)" "dead:heap, dead rows" "free:heap, free space" "fsm:heap, free space the free space map knows of"; do
       echo "| ${what#*:} | $(fmt_bytes "$(median_of "steady_before.${what%%:*}")") | $(fmt_bytes "$(median_of "steady_after.${what%%:*}")") | |"
     done
