@@ -87,9 +87,9 @@ one_run() {  # one_run SCHEMA RETENTION RUN
   stmt=$(sql "SELECT coalesce(sum(total_exec_time + total_plan_time), 0) FROM pg_stat_statements WHERE query LIKE '%One round trip for a busy worker%'")
   cascade=$(sql "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements WHERE query LIKE 'DELETE FROM ONLY \"jobqueue\".\"job_blobs\"%'")
   # Every statement's share, to the progress output: what else the sessions ran.
-  log "run $run: statements by execution + planning time, µs a job (calls):"
-  sql "SELECT round(((total_exec_time + total_plan_time) * 1000 / $N)::numeric, 2) || ' (' || calls || ') '
-              || left(regexp_replace(query, '\s+', ' ', 'g'), 90)
+  log "run $run: statements by execution + planning time, µs a job: execution + planning (calls):"
+  sql "SELECT round((total_exec_time * 1000 / $N)::numeric, 2) || ' + ' || round((total_plan_time * 1000 / $N)::numeric, 2)
+              || ' (' || calls || ') ' || left(regexp_replace(query, '\s+', ' ', 'g'), 90)
        FROM pg_stat_statements ORDER BY total_exec_time + total_plan_time DESC LIMIT 8" |
     while read -r line; do log "  $line"; done
   local key="$schema|$retention"
