@@ -564,18 +564,18 @@ size_of() {  # size_of KEY: records KEY.total, KEY.heap, KEY.idx (bytes) of jobq
   record "$1.total" "$t"; record "$1.heap" "$h"; record "$1.idx" "$i"
 }
 
-# churn_rounds PHASE JOBS MODE: JOBS jobs enqueued, drained by
+# churn_rounds PHASE JOBS MODE KEY: JOBS jobs enqueued, drained by
 # complete_and_claim_jobs (2 pgbench clients, batches of 100, each on a
 # queue of its own, as jobqueue-worker runs it) and pruned by prune_finished
 # (retention 0, batches of PRUNE_BATCH) in PHASE's database, in rounds of
 # BACKLOG jobs. MODE all prunes every finished job after each round (the
 # churn on the backlog alone); MODE steady prunes as many of the oldest
 # finished jobs as the round completed, so the history keeps its size, as a
-# retention does once it is full. Sets ROUNDS_DRAINED, ROUNDS_DRAIN_S,
-# ROUNDS_PRUNED, ROUNDS_PRUNE_S.
+# retention does once it is full. Records KEY_drain_rate (jobs/s) and
+# KEY_prune_rate (rows/s); sets ROUNDS_DRAINED.
 churn_rounds() {
-  local phase=$1 jobs=$2 mode=$3 done_jobs=0 n per tx out left round=0 kept
-  ROUNDS_DRAINED=0; ROUNDS_DRAIN_S=0; ROUNDS_PRUNED=0; ROUNDS_PRUNE_S=0
+  local phase=$1 jobs=$2 mode=$3 key=$4 done_jobs=0 n per tx out left round=0 kept drain_s=0 prune_s=0
+  ROUNDS_DRAINED=0
   # Each client drains a queue of its own, so its last transaction finds
   # nothing left to claim and no job stays leased.
   write_pgbench_combined_script "$tmp/churn.sql"
@@ -591,7 +591,7 @@ churn_rounds() {
     tx=$((per / 100 + 2))
     out=$(in_db "$phase" pgb -M prepared -c 2 -j 2 -t "$tx" -f "$tmp/churn.sql" \
       -D batch=100 -D worker=churn -D lease=300 -D "ids={}" -D "toks={}")
-    ROUNDS_DRAIN_S=$(awk -v a="$ROUNDS_DRAIN_S" -v x="$(pgb_xacts "$out")" -v t="$(pgb_tps "$out")" 'BEGIN { print a + x / t }')
+    drain_s=$(awk -v a="$drain_s" -v x="$(pgb_xacts "$out")" -v t="$(pgb_tps "$out")" 'BEGIN { print a + x / t }')
     # Through the partial indexes and the counts, not a scan of the history.
     left=$(in_db "$phase" sql "SELECT (SELECT count(*) FROM jobqueue.jobs WHERE state = 'queued' AND queue LIKE 'churn-%')
                                     + (SELECT count(*) FROM jobqueue.jobs WHERE state = 'running' AND queue LIKE 'churn-%')
@@ -605,7 +605,7 @@ churn_rounds() {
       tx=$((2 * per / PRUNE_BATCH))      # exactly what the round completed
     fi
     out=$(in_db "$phase" pgb -M prepared -c 1 -j 1 -t "$tx" -f "$tmp/churn-prune.sql")
-    ROUNDS_PRUNE_S=$(awk -v a="$ROUNDS_PRUNE_S" -v x="$(pgb_xacts "$out")" -v t="$(pgb_tps "$out")" 'BEGIN { print a + x / t }')
+    prune_s=$(awk -v a="$prune_s" -v x="$(pgb_xacts "$out")" -v t="$(pgb_tps "$out")" 'BEGIN { print a + x / t }')
     if [[ $mode == all ]]; then
       left=$(in_db "$phase" sql "SELECT count(*) FROM jobqueue.jobs WHERE queue LIKE 'churn-%'")
       ((left == 0)) || fail "churn: $left jobs not pruned after a round"
@@ -613,10 +613,12 @@ churn_rounds() {
       left=$(in_db "$phase" sql "SELECT coalesce(sum(jobs), 0) FROM jobqueue.finished_counts")
       ((left == kept)) || fail "churn: $left finished jobs kept after a round, expected $kept"
     fi
-    ROUNDS_PRUNED=$((ROUNDS_PRUNED + 2 * per))
     done_jobs=$((done_jobs + n))
     ((++round % 50)) || log "churn ($phase): $ROUNDS_DRAINED jobs enqueued, completed and pruned; jobqueue.jobs $(in_db "$phase" sql "SELECT pg_size_pretty(pg_total_relation_size('jobqueue.jobs'))")"
   done
+  # Every round prunes as many jobs as it drained.
+  record "${key}_drain_rate" "$(awk -v n="$ROUNDS_DRAINED" -v s="$drain_s" 'BEGIN { print n / s }')"
+  record "${key}_prune_rate" "$(awk -v n="$ROUNDS_DRAINED" -v s="$prune_s" 'BEGIN { print n / s }')"
 }
 
 # Autovacuum's runs on jobqueue.jobs as the server logged them
@@ -648,9 +650,7 @@ churn() {
   in_db churn hold_running
   in_db churn sql "VACUUM ANALYZE jobqueue.jobs" >/dev/null
   in_db churn size_of churn_before
-  churn_rounds churn "$CHURN" all
-  record churn_drain_rate "$(awk -v n="$ROUNDS_DRAINED" -v s="$ROUNDS_DRAIN_S" 'BEGIN { print n / s }')"
-  record churn_prune_rate "$(awk -v n="$ROUNDS_PRUNED" -v s="$ROUNDS_PRUNE_S" 'BEGIN { print n / s }')"
+  churn_rounds churn "$CHURN" all churn
   in_db churn size_of churn_after
   [[ $(in_db churn sql "SELECT count(*) FROM jobqueue.jobs WHERE state IN ('succeeded', 'dead', 'cancelled')") == 0 &&
      $(in_db churn sql "SELECT coalesce(sum(jobs), 0) FROM jobqueue.finished_counts") == 0 ]] ||
@@ -665,19 +665,16 @@ churn() {
 # shrinks, and every autovacuum of the table has the whole history to look
 # at. Sizes before and after, and what autovacuum did meanwhile.
 steady() {
-  local from row
+  local from row t0
   sql "CREATE EXTENSION IF NOT EXISTS pgstattuple; CREATE EXTENSION IF NOT EXISTS pg_freespacemap" >/dev/null
   [[ -z ${STEADY_SQL:-} ]] || { log "steady: $STEADY_SQL"; sql "$STEADY_SQL" >/dev/null; }
   sql "VACUUM ANALYZE jobqueue.jobs" >/dev/null
   size_of steady_before
   heap_space steady_before
   from=$(log_offset)
-  local t0
   t0=$(now_ms)
-  churn_rounds hist "$STEADY" steady
+  churn_rounds hist "$STEADY" steady steady
   STEADY_WALL_S=$(( ($(now_ms) - t0) / 1000 ))
-  record steady_drain_rate "$(awk -v n="$ROUNDS_DRAINED" -v s="$ROUNDS_DRAIN_S" 'BEGIN { print n / s }')"
-  record steady_prune_rate "$(awk -v n="$ROUNDS_PRUNED" -v s="$ROUNDS_PRUNE_S" 'BEGIN { print n / s }')"
   size_of steady_after
   heap_space steady_after
   read -r STEADY_VACUUMS STEADY_INDEX_SCANS STEADY_VACUUM_S <<<"$(autovacuum_since "$from")"
