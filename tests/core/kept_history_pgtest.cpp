@@ -154,8 +154,10 @@ TEST_CASE("finished counts stay exact while workers race, cancel and compact", "
     for (int i = 0; i < 200 && !done; ++i) {
       conn.Guard([&] {
         pqxx::nontransaction tx(conn.Raw());
+        // The subquery runs once; the outer `state = 'queued'` is checked
+        // again on the row's newest version, after a worker's claim of it.
         return tx.exec("UPDATE jobqueue.jobs SET state = 'cancelled', finished_at = now() "
-                       "WHERE id = (SELECT max(id) FROM jobqueue.jobs WHERE state = 'queued')");
+                       "WHERE id = (SELECT max(id) FROM jobqueue.jobs WHERE state = 'queued') AND state = 'queued'");
       });
     }
   });
