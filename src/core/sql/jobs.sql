@@ -67,6 +67,11 @@ SELECT id FROM jobqueue.jobs WHERE queue = $1 AND idempotency_key = $2;
 -- $2 rows: `queue = ANY($1)` would read and sort the whole backlog instead.
 -- Rows locked by a queue's scan but not chosen stay locked only until this
 -- statement commits.
+-- The lease token: one gen_random_uuid() per statement (an InitPlan), its
+-- last 12 hex digits replaced by the job's id. Every fence compares id and
+-- token together, so what matters is that no two claims of one job share a
+-- token (74 random bits apart). A gen_random_uuid() per row cost the server
+-- 5 us a job, a seventh of its CPU per job (bench/pg_cost.sh; bench/README.md).
 WITH candidates AS (
   SELECT c.id, c.priority, c.run_at
   FROM (SELECT DISTINCT unnest($1::text[])) AS q(name)
@@ -87,7 +92,7 @@ claimed AS (
   SET state = 'running',
       attempts = j.attempts + 1,
       lease_owner = $3,
-      lease_token = gen_random_uuid(),
+      lease_token = ((SELECT left(gen_random_uuid()::text, 24)) || lpad(to_hex(j.id), 12, '0'))::uuid,
       lease_expires_at = coalesce($5::timestamptz, now()) + make_interval(secs => $4::float8),
       started_at = now()
   FROM due
@@ -142,7 +147,8 @@ SELECT id FROM deleted;
 -- lease token is still the one in $2 (uuid[]), with results $3 (jsonb array
 -- or NULL), exactly as complete_jobs ($8 false: deletes them instead), and
 -- in the same statement leases up to $4 due jobs from queues $5 (text[]) for
--- worker $6 for $7 seconds, exactly as claim_jobs ($4 = 0 claims nothing).
+-- worker $6 for $7 seconds, exactly as claim_jobs ($4 = 0 claims nothing;
+-- lease tokens made the same way).
 -- The two touch disjoint rows (running vs queued). Returns the claimed jobs
 -- in claim order (completed = false), then one row per completed id
 -- (completed = true, other columns NULL).
@@ -185,7 +191,7 @@ claimed AS (
   SET state = 'running',
       attempts = j.attempts + 1,
       lease_owner = $6,
-      lease_token = gen_random_uuid(),
+      lease_token = ((SELECT left(gen_random_uuid()::text, 24)) || lpad(to_hex(j.id), 12, '0'))::uuid,
       lease_expires_at = now() + make_interval(secs => $7::float8),
       started_at = now()
   FROM due
