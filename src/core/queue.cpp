@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
+#include <tuple>
 #include <limits>
 #include <unordered_set>
 
@@ -18,20 +20,20 @@ using pg::TextArray;
 constexpr std::size_t kMaxNameBytes = 128;
 constexpr std::size_t kMaxKeyBytes = 512;
 
-std::string IdArray(const std::vector<Lease>& leases) {
-  std::string out = "{";
-  for (std::size_t i = 0; i < leases.size(); ++i) {
-    if (i) out += ',';
-    out += std::to_string(leases[i].job_id);
-  }
-  return out + "}";
+// The ids and the tokens of `leases` as the bigint[] and uuid[] parameters
+// of the fenced statements, in binary (see pg::UuidArray).
+pqxx::binarystring IdArray(const std::vector<Lease>& leases) {
+  std::vector<std::int64_t> ids;
+  ids.reserve(leases.size());
+  for (const auto& lease : leases) ids.push_back(lease.job_id);
+  return pg::BigintArray(ids);
 }
 
-std::vector<std::string> Tokens(const std::vector<Lease>& leases) {
+pqxx::binarystring TokenArray(const std::vector<Lease>& leases) {
   std::vector<std::string> tokens;
   tokens.reserve(leases.size());
   for (const auto& lease : leases) tokens.push_back(lease.token);
-  return tokens;
+  return pg::UuidArray(tokens, "lease token", "lease_token");
 }
 
 using pg::DumpJson;
@@ -60,6 +62,34 @@ ClaimedJob ParseClaimedRow(const pqxx::row& row) {
   job.max_attempts = row["max_attempts"].as<int>();
   job.lease_expires_at = row["lease_expires_at"].as<std::string>();
   return job;
+}
+
+// The claimed rows of a claim statement in claim order (priority, run_at,
+// id). The statements leave the sorting to us: sorting their result was a
+// tenth of the server's work per job (bench/README.md, "Instructions per
+// job"). run_at comes as seconds since the epoch (float8: exact to the
+// microsecond for centuries, and -Infinity sorts first as in SQL).
+template <typename Rows>
+std::vector<ClaimedJob> ClaimedInOrder(const Rows& rows) {
+  struct Numbered {
+    int priority;
+    double run_at;
+    JobId id;
+    ClaimedJob job;
+  };
+  std::vector<Numbered> numbered;
+  for (const auto& row : rows) {
+    auto job = ParseClaimedRow(row);
+    const double run_at = std::strtod(row["run_at_epoch"].c_str(), nullptr);
+    numbered.push_back({job.priority, run_at, job.lease.job_id, std::move(job)});
+  }
+  std::sort(numbered.begin(), numbered.end(), [](const Numbered& a, const Numbered& b) {
+    return std::tie(a.priority, a.run_at, a.id) < std::tie(b.priority, b.run_at, b.id);
+  });
+  std::vector<ClaimedJob> jobs;
+  jobs.reserve(numbered.size());
+  for (auto& item : numbered) jobs.push_back(std::move(item.job));
+  return jobs;
 }
 
 void ValidateLeases(const std::vector<Lease>& leases) {
@@ -250,9 +280,7 @@ std::vector<ClaimedJob> Queue::Claim(const ClaimRequest& request) {
   const auto started = std::chrono::steady_clock::now();
   const auto rows = conn_.Exec("claim_jobs", TextArray(request.queues), request.limit,
                                request.worker_id, request.lease_seconds, OrNull(request.now));
-  std::vector<ClaimedJob> jobs;
-  jobs.reserve(rows.size());
-  for (const auto& row : rows) jobs.push_back(ParseClaimedRow(row));
+  auto jobs = ClaimedInOrder(rows);
   RecordClaim(metrics_, started, jobs);
   return jobs;
 }
@@ -261,7 +289,7 @@ std::vector<Lease> Queue::Heartbeat(const std::vector<Lease>& leases, double lea
   if (leases.empty()) return {};
   if (!(lease_seconds > 0)) throw InvalidArgument("lease_seconds: must be positive", "lease_seconds");
   ValidateLeases(leases);
-  const auto rows = conn_.Exec("heartbeat_jobs", IdArray(leases), TextArray(Tokens(leases)),
+  const auto rows = conn_.Exec("heartbeat_jobs", IdArray(leases), TokenArray(leases),
                                lease_seconds);
   std::unordered_set<JobId> extended;
   for (const auto& row : rows) extended.insert(row[0].as<JobId>());
@@ -280,7 +308,7 @@ std::vector<WriteResult> Queue::CompleteMany(const std::vector<Lease>& leases,
                                              const std::vector<nlohmann::json>& results) {
   if (leases.empty()) return {};
   const auto results_json = CompletionResults(leases, results);
-  const auto rows = conn_.Exec("complete_jobs", IdArray(leases), TextArray(Tokens(leases)),
+  const auto rows = conn_.Exec("complete_jobs", IdArray(leases), TokenArray(leases),
                                OrNull(results_json), on_success_ == OnSuccess::kKeep);
   std::unordered_set<JobId> done;
   for (const auto& row : rows) done.insert(row[0].as<JobId>());
@@ -293,19 +321,21 @@ CompleteAndClaimResult Queue::CompleteAndClaim(const std::vector<Lease>& done,
   const auto results_json = CompletionResults(done, results);
   ValidateClaimRequest(request, 0);
   const auto started = std::chrono::steady_clock::now();
-  const auto rows = conn_.Exec("complete_and_claim_jobs", IdArray(done), TextArray(Tokens(done)),
+  const auto rows = conn_.Exec("complete_and_claim_jobs", IdArray(done), TokenArray(done),
                                OrNull(results_json), request.limit, TextArray(request.queues),
                                request.worker_id, request.lease_seconds,
                                on_success_ == OnSuccess::kKeep);
   CompleteAndClaimResult out;
   std::unordered_set<JobId> completed;
+  std::vector<pqxx::row> claimed;
   for (const auto& row : rows) {
     if (row["completed"].as<bool>()) {
       completed.insert(row["id"].as<JobId>());
     } else {
-      out.claimed.push_back(ParseClaimedRow(row));
+      claimed.push_back(row);
     }
   }
+  out.claimed = ClaimedInOrder(claimed);
   out.completed = WriteResults(done, completed);
   if (request.limit > 0) RecordClaim(metrics_, started, out.claimed);
   return out;
@@ -314,7 +344,7 @@ CompleteAndClaimResult Queue::CompleteAndClaim(const std::vector<Lease>& done,
 std::vector<JobId> Queue::Release(const std::vector<Lease>& leases) {
   if (leases.empty()) return {};
   ValidateLeases(leases);
-  const auto rows = conn_.Exec("release_jobs", IdArray(leases), TextArray(Tokens(leases)));
+  const auto rows = conn_.Exec("release_jobs", IdArray(leases), TokenArray(leases));
   std::vector<JobId> released;
   for (const auto& row : rows) released.push_back(row[0].as<JobId>());
   return released;

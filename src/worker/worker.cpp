@@ -145,7 +145,12 @@ void Worker::DispatcherLoop(int lane) {
   while (NextRound(&round)) {
     try {
       if (!conn) {
-        conn = std::make_unique<core::pg::Connection>(options_.dsn);
+        // Generic plans: the worker's statements are shaped so that one plan
+        // fits every batch (index and TID lookups whatever the sizes), and a
+        // custom plan per call both costs planning and, on a small table,
+        // picks a hash join over a sequential scan (bench/README.md,
+        // "Instructions per job").
+        conn = std::make_unique<core::pg::Connection>(options_.dsn, "SET plan_cache_mode = force_generic_plan");
         queue = std::make_unique<core::Queue>(*conn, metrics_);
         if (!options_.keep_succeeded) queue->set_on_success(core::Queue::OnSuccess::kDelete);
       }

@@ -40,6 +40,11 @@ struct LibpqHandle : pqxx::largeobject {
 
 Connection::Connection(std::string dsn) : dsn_(std::move(dsn)) { Connect(); }
 
+Connection::Connection(std::string dsn, std::string session_sql)
+    : dsn_(std::move(dsn)), session_sql_(std::move(session_sql)) {
+  Connect();
+}
+
 Connection::~Connection() = default;
 
 void Connection::Connect() {
@@ -47,6 +52,10 @@ void Connection::Connect() {
   try {
     auto conn = std::make_unique<pqxx::connection>(dsn_);
     for (const auto& [name, sql] : Statements()) conn->prepare(name, sql);
+    if (!session_sql_.empty()) {
+      pqxx::nontransaction tx(*conn);
+      tx.exec(session_sql_);
+    }
     notices_ = std::make_unique<LogNotices>(*conn);
     conn_ = std::move(conn);
   } catch (const pqxx::broken_connection& e) {

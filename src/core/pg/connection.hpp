@@ -18,6 +18,8 @@ class Connection {
   // Connects to `dsn` (libpq URI or key=value; empty: PG* variables).
   // Throws Transient when the server cannot be reached.
   explicit Connection(std::string dsn);
+  // Also runs `session_sql` (SET statements) on every session it opens.
+  Connection(std::string dsn, std::string session_sql);
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -66,6 +68,7 @@ class Connection {
   void Connect();
 
   std::string dsn_;
+  std::string session_sql_;
   void Drop();
   std::unique_ptr<pqxx::connection> conn_;
   std::unique_ptr<pqxx::errorhandler> notices_;  // registered on conn_, dropped before it

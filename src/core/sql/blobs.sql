@@ -30,7 +30,7 @@ WITH completed AS (
       finished_at = now(),
       lease_token = NULL,
       lease_expires_at = NULL
-  WHERE j.id = $1 AND j.lease_token = $2::uuid AND j.state = 'running'
+  WHERE j.id = $1 AND j.lease_token = $2::uuid
   RETURNING j.id
 ),
 stored AS (

@@ -73,10 +73,10 @@ SELECT id FROM jobqueue.jobs WHERE queue = $1 AND idempotency_key = $2;
 -- token (74 random bits apart). A gen_random_uuid() per row cost the server
 -- 5 us a job, a seventh of its CPU per job (bench/pg_cost.sh; bench/README.md).
 WITH candidates AS (
-  SELECT c.id, c.priority, c.run_at
+  SELECT c.id, c.priority, c.run_at, c.ctid
   FROM (SELECT DISTINCT unnest($1::text[])) AS q(name)
   CROSS JOIN LATERAL (
-    SELECT id, priority, run_at FROM jobqueue.jobs
+    SELECT id, priority, run_at, ctid FROM jobqueue.jobs
     WHERE state = 'queued' AND queue = q.name
       AND run_at <= coalesce($5::timestamptz, now())
     ORDER BY priority, run_at, id
@@ -85,7 +85,7 @@ WITH candidates AS (
   ) AS c
 ),
 due AS (
-  SELECT id FROM candidates ORDER BY priority, run_at, id LIMIT $2
+  SELECT ctid FROM candidates ORDER BY priority, run_at, id LIMIT $2
 ),
 claimed AS (
   UPDATE jobqueue.jobs AS j
@@ -95,14 +95,14 @@ claimed AS (
       lease_token = ((SELECT left(gen_random_uuid()::text, 24)) || lpad(to_hex(j.id), 12, '0'))::uuid,
       lease_expires_at = coalesce($5::timestamptz, now()) + make_interval(secs => $4::float8),
       started_at = now()
-  FROM due
-  WHERE j.id = due.id
-  RETURNING j.id, j.queue, j.kind, j.payload, j.priority, j.run_at, j.attempts,
+  WHERE j.ctid = ANY (ARRAY(SELECT ctid FROM due))
+  RETURNING j.id, j.queue, j.kind, j.payload, j.priority,
+            date_part('epoch', j.run_at) AS run_at_epoch, j.attempts,
             j.max_attempts, j.lease_token, j.lease_expires_at
 )
-SELECT id, queue, kind, payload, priority, attempts, max_attempts, lease_token, lease_expires_at
-FROM claimed
-ORDER BY priority, run_at, id;
+SELECT id, queue, kind, payload, priority, run_at_epoch, attempts, max_attempts, lease_token,
+       lease_expires_at
+FROM claimed;
 
 -- name: heartbeat_jobs
 -- Extends to now() + $3 seconds the leases of the jobs in $1 (bigint[]) whose
@@ -111,7 +111,7 @@ ORDER BY priority, run_at, id;
 UPDATE jobqueue.jobs AS j
 SET lease_expires_at = now() + make_interval(secs => $3::float8)
 FROM unnest($1::bigint[], $2::uuid[]) AS h(id, token)
-WHERE j.id = h.id AND j.lease_token = h.token AND j.state = 'running'
+WHERE j.id = h.id AND j.lease_token = h.token
 RETURNING j.id;
 
 -- name: complete_jobs
@@ -129,13 +129,13 @@ WITH kept AS (
       lease_token = NULL,
       lease_expires_at = NULL
   FROM unnest($1::bigint[], $2::uuid[]) WITH ORDINALITY AS c(id, token, ord)
-  WHERE $4::boolean AND j.id = c.id AND j.lease_token = c.token AND j.state = 'running'
+  WHERE $4::boolean AND j.id = c.id AND j.lease_token = c.token
   RETURNING j.id
 ),
 deleted AS (
   DELETE FROM jobqueue.jobs AS j
   USING unnest($1::bigint[], $2::uuid[]) AS c(id, token)
-  WHERE NOT $4::boolean AND j.id = c.id AND j.lease_token = c.token AND j.state = 'running'
+  WHERE NOT $4::boolean AND j.id = c.id AND j.lease_token = c.token
   RETURNING j.id
 )
 SELECT id FROM kept
@@ -160,23 +160,23 @@ WITH kept AS (
       lease_token = NULL,
       lease_expires_at = NULL
   FROM unnest($1::bigint[], $2::uuid[]) WITH ORDINALITY AS c(id, token, ord)
-  WHERE $8::boolean AND j.id = c.id AND j.lease_token = c.token AND j.state = 'running'
+  WHERE $8::boolean AND j.id = c.id AND j.lease_token = c.token
   RETURNING j.id
 ),
 deleted AS (
   DELETE FROM jobqueue.jobs AS j
   USING unnest($1::bigint[], $2::uuid[]) AS c(id, token)
-  WHERE NOT $8::boolean AND j.id = c.id AND j.lease_token = c.token AND j.state = 'running'
+  WHERE NOT $8::boolean AND j.id = c.id AND j.lease_token = c.token
   RETURNING j.id
 ),
 completed AS (
   SELECT id FROM kept UNION ALL SELECT id FROM deleted
 ),
 candidates AS (
-  SELECT c.id, c.priority, c.run_at
+  SELECT c.id, c.priority, c.run_at, c.ctid
   FROM (SELECT DISTINCT unnest($5::text[])) AS q(name)
   CROSS JOIN LATERAL (
-    SELECT id, priority, run_at FROM jobqueue.jobs
+    SELECT id, priority, run_at, ctid FROM jobqueue.jobs
     WHERE state = 'queued' AND queue = q.name AND run_at <= now()
     ORDER BY priority, run_at, id
     LIMIT $4
@@ -184,7 +184,7 @@ candidates AS (
   ) AS c
 ),
 due AS (
-  SELECT id FROM candidates ORDER BY priority, run_at, id LIMIT $4
+  SELECT ctid FROM candidates ORDER BY priority, run_at, id LIMIT $4
 ),
 claimed AS (
   UPDATE jobqueue.jobs AS j
@@ -194,18 +194,17 @@ claimed AS (
       lease_token = ((SELECT left(gen_random_uuid()::text, 24)) || lpad(to_hex(j.id), 12, '0'))::uuid,
       lease_expires_at = now() + make_interval(secs => $7::float8),
       started_at = now()
-  FROM due
-  WHERE j.id = due.id
-  RETURNING j.id, j.queue, j.kind, j.payload, j.priority, j.run_at, j.attempts,
+  WHERE j.ctid = ANY (ARRAY(SELECT ctid FROM due))
+  RETURNING j.id, j.queue, j.kind, j.payload, j.priority,
+            date_part('epoch', j.run_at) AS run_at_epoch, j.attempts,
             j.max_attempts, j.lease_token, j.lease_expires_at
 )
-SELECT false AS completed, id, queue, kind, payload, priority, run_at, attempts,
+SELECT false AS completed, id, queue, kind, payload, priority, run_at_epoch, attempts,
        max_attempts, lease_token, lease_expires_at
 FROM claimed
 UNION ALL
 SELECT true, id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
-FROM completed
-ORDER BY completed, priority, run_at, id;
+FROM completed;
 
 -- name: release_jobs
 -- Hands back, unstarted, the jobs in $1 (bigint[]) still leased under the
@@ -219,7 +218,7 @@ SET state = 'queued',
     lease_expires_at = NULL,
     started_at = NULL
 FROM unnest($1::bigint[], $2::uuid[]) AS r(id, token)
-WHERE j.id = r.id AND j.lease_token = r.token AND j.state = 'running'
+WHERE j.id = r.id AND j.lease_token = r.token
 RETURNING j.id;
 
 -- name: fail_job
@@ -236,7 +235,7 @@ SET state = CASE WHEN $4::boolean OR j.attempts >= j.max_attempts
     last_error = $3,
     lease_token = NULL,
     lease_expires_at = NULL
-WHERE j.id = $1 AND j.lease_token = $2::uuid AND j.state = 'running'
+WHERE j.id = $1 AND j.lease_token = $2::uuid
 RETURNING j.state, j.run_at;
 
 -- name: cancel_job
