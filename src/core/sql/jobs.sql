@@ -2,6 +2,10 @@
 -- that name is the prepared-statement name, the log field and the metrics
 -- label. Time comes from Postgres; statements that depend on it take an
 -- optional `now` (NULL means now()) so tests can move the clock.
+-- Fences (`j.id = … AND j.lease_token = …`) need no `state = 'running'`:
+-- jobs_lease_complete makes a lease token non-NULL exactly while running,
+-- and without the state test the primary key is the only way to the row,
+-- which keeps the worker's generic plans on index lookups.
 
 -- name: enqueue_job
 -- $1 kind, $2 payload jsonb, $3 queue, $4 priority, $5 run_at (NULL: now),
@@ -59,7 +63,7 @@ SELECT id FROM jobqueue.jobs WHERE queue = $1 AND idempotency_key = $2;
 
 -- name: claim_jobs
 -- Leases up to $2 due jobs from the queues in $1 (text[]) for worker $3, for
--- $4 seconds, in claim order (priority, run_at, id). SKIP LOCKED lets many
+-- $4 seconds: the first in claim order (priority, run_at, id). SKIP LOCKED lets many
 -- workers claim at once without waiting on each other's rows. Every claim
 -- counts an attempt and draws a fresh lease token, which fences every later
 -- write of this attempt. $5 now (NULL: now()).
@@ -72,6 +76,13 @@ SELECT id FROM jobqueue.jobs WHERE queue = $1 AND idempotency_key = $2;
 -- token together, so what matters is that no two claims of one job share a
 -- token (74 random bits apart). A gen_random_uuid() per row cost the server
 -- 5 us a job, a seventh of its CPU per job (bench/pg_cost.sh; bench/README.md).
+-- The UPDATE finds the rows it has just locked by TID, so no plan can choose
+-- a join over the table. A row someone else changed (still queued) between
+-- this statement's snapshot and its lock is locked but not claimed: it stays
+-- queued for the next claim.
+-- Rows come unsorted, with run_at as epoch seconds (run_at_epoch): the
+-- caller sorts them into claim order; sorting here cost a tenth of the
+-- server's work per job (bench/README.md, "Instructions per job").
 WITH candidates AS (
   SELECT c.id, c.priority, c.run_at, c.ctid
   FROM (SELECT DISTINCT unnest($1::text[])) AS q(name)
@@ -150,8 +161,8 @@ SELECT id FROM deleted;
 -- worker $6 for $7 seconds, exactly as claim_jobs ($4 = 0 claims nothing;
 -- lease tokens made the same way).
 -- The two touch disjoint rows (running vs queued). Returns the claimed jobs
--- in claim order (completed = false), then one row per completed id
--- (completed = true, other columns NULL).
+-- unsorted as claim_jobs does (completed = false), and one row per completed
+-- id (completed = true, other columns NULL).
 WITH kept AS (
   UPDATE jobqueue.jobs AS j
   SET state = 'succeeded',
